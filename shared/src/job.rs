@@ -1,0 +1,151 @@
+//! Webhook jobs: what fanout enqueues in SQS and deliver consumes.
+//!
+//! A job names one endpoint and a run of one task's events by `(seq, id)`; deliver loads the
+//! envelopes from the store. Jobs are enqueued *before* the commit that stores their events
+//! (so a crash can never lose one), which means a job may reach deliver before its events are
+//! visible, or refer to an assignment that lost its commit to a duplicate. `through` settles
+//! both: once the task head's position is at or after it, the commit has happened, and a ref
+//! whose stored event has another id is stale and is dropped — its replacement job was
+//! enqueued before the winning commit.
+
+use crate::event::EventType;
+use crate::head::StreamPosition;
+use crate::ids::{EndpointId, EventId, Seq, TaskId, TaskKey, TenantId};
+use crate::sequence::TaskPlan;
+use crate::subscription::Subscription;
+use serde::{Deserialize, Serialize};
+
+/// At most this many events per job, keeping SQS messages far below 256 KB.
+pub const MAX_EVENTS_PER_JOB: usize = 100;
+
+/// A reference to one stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRef {
+    /// Assigned seq.
+    pub seq: Seq,
+    /// Event id; must match the stored event at `seq`.
+    pub id: EventId,
+    /// Event type, so deliver can log and filter without a read.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+}
+
+/// One webhook job: an endpoint and a run of one task's events, in seq order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Task whose events these are.
+    pub task_id: TaskId,
+    /// Destination.
+    pub endpoint_id: EndpointId,
+    /// Events, ascending seq.
+    pub events: Vec<EventRef>,
+    /// The task head reaches this position when the events' commit has landed.
+    pub through: StreamPosition,
+    /// Attempts made so far (0 for a fresh job).
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+impl DeliveryJob {
+    /// The task the job belongs to.
+    pub fn task_key(&self) -> TaskKey {
+        TaskKey::new(self.tenant_id.clone(), self.task_id.clone())
+    }
+}
+
+/// The jobs a plan needs: per enabled endpoint whose filters match, the matching events in
+/// runs of at most [`MAX_EVENTS_PER_JOB`].
+pub fn jobs_for(plan: &TaskPlan, subscriptions: &[Subscription]) -> Vec<DeliveryJob> {
+    let Some(through) = plan.head.position.clone() else {
+        return Vec::new();
+    };
+    let mut jobs = Vec::new();
+    for sub in subscriptions {
+        let refs: Vec<EventRef> = plan
+            .events
+            .iter()
+            .map(|a| &a.envelope)
+            .filter(|e| sub.wants(&e.event_type))
+            .map(|e| EventRef {
+                seq: e.seq,
+                id: e.id.clone(),
+                event_type: e.event_type.clone(),
+            })
+            .collect();
+        for run in refs.chunks(MAX_EVENTS_PER_JOB) {
+            jobs.push(DeliveryJob {
+                tenant_id: plan.key.tenant_id.clone(),
+                task_id: plan.key.task_id.clone(),
+                endpoint_id: sub.endpoint_id.clone(),
+                events: run.to_vec(),
+                through: through.clone(),
+                attempt: 0,
+            });
+        }
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::NewEvent;
+    use crate::sequence::{Incoming, plan_task};
+    use crate::subscription::EventFilter;
+    use chrono::Utc;
+    use std::collections::HashSet;
+
+    #[test]
+    fn jobs_follow_filters_and_chunk() {
+        let key = TaskKey::new("acme".parse().unwrap(), "run".parse().unwrap());
+        let recs: Vec<Incoming> = (1..=150u64)
+            .map(|n| Incoming {
+                position: StreamPosition::new("s0", n.to_string()),
+                event: NewEvent {
+                    id: format!("e{n}").parse().unwrap(),
+                    event_type: EventType::parse(if n % 2 == 0 {
+                        "tool_call.started"
+                    } else {
+                        "token.delta"
+                    })
+                    .unwrap(),
+                    tenant_id: key.tenant_id.clone(),
+                    task_id: key.task_id.clone(),
+                    time: Utc::now(),
+                    data: serde_json::Value::Null,
+                },
+            })
+            .collect();
+        let plan = plan_task(&key, None, &recs, &HashSet::new(), Utc::now()).unwrap();
+        let sub = |f: &str, enabled| Subscription {
+            endpoint_id: EndpointId::generate(),
+            filters: vec![EventFilter::parse(f).unwrap()],
+            enabled,
+        };
+        let all = sub("*", true);
+        let tools = sub("tool_call.*", true);
+        let off = sub("*", false);
+        let jobs = jobs_for(&plan, &[all.clone(), tools.clone(), off]);
+        let count = |ep: &EndpointId| -> usize {
+            jobs.iter()
+                .filter(|j| &j.endpoint_id == ep)
+                .map(|j| j.events.len())
+                .sum()
+        };
+        assert_eq!(count(&all.endpoint_id), 150);
+        assert_eq!(count(&tools.endpoint_id), 75);
+        assert_eq!(
+            jobs.len(),
+            3,
+            "150 events split into 100 + 50, plus one job of 75"
+        );
+        assert!(
+            jobs.iter()
+                .all(|j| j.through == StreamPosition::new("s0", "150"))
+        );
+        let seqs: Vec<u64> = jobs[0].events.iter().map(|r| r.seq.0).collect();
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,39 @@
+//! Burstline's core library: the domain model, pure decisions, and the ports every function
+//! talks through, each with an AWS adapter and an in-memory adapter side by side.
+//!
+//! # Layout
+//! - Domain: [`ids`], [`event`] (envelope), [`head`] (task head), [`tenant`], [`apikey`],
+//!   [`subscription`], [`job`] (webhook jobs), [`error`].
+//! - Pure decisions: [`validate`] (ingest bodies), [`sequence`] (seq assignment and commit
+//!   packing), [`api_error`] (the JSON error body).
+//! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
+//!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS). Each port is a narrow async
+//!   trait in `mod.rs`, with `memory.rs` and the AWS adapter beside it. SDK types never leave
+//!   an adapter.
+//! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
+//!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
+//!   counting).
+
+pub mod api_error;
+pub mod apikey;
+mod attrs;
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod head;
+pub mod ids;
+pub mod job;
+pub mod log;
+pub mod mapping;
+pub mod provision;
+pub mod queue;
+pub mod requests;
+pub mod sequence;
+pub mod store;
+pub mod subscription;
+pub mod tenant;
+pub mod tenants;
+pub mod validate;
+
+pub use error::{Error, Result};

@@ -1,0 +1,119 @@
+//! The event log port: Kinesis, written by ingest and read by the event-source mapping.
+
+pub mod kinesis;
+pub mod memory;
+
+use crate::error::Result;
+use crate::head::StreamPosition;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Kinesis `PutRecords` takes at most 500 records…
+pub const MAX_RECORDS_PER_PUT: usize = 500;
+/// …and 5 MiB including partition keys.
+pub const MAX_BYTES_PER_PUT: usize = 5 * 1024 * 1024;
+/// A single record's data plus key may not exceed 1 MiB.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Records with the same key land on one shard, in order.
+    pub partition_key: String,
+    /// Payload.
+    pub data: Vec<u8>,
+}
+
+impl LogRecord {
+    fn size(&self) -> usize {
+        self.partition_key.len() + self.data.len()
+    }
+}
+
+/// What happened to one record of a put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutResult {
+    /// Durably in the stream at this position.
+    Accepted(StreamPosition),
+    /// Not written (e.g. throttled); safe to retry.
+    Rejected {
+        /// Service error code, e.g. `ProvisionedThroughputExceededException`.
+        code: String,
+    },
+}
+
+/// Appending to the stream.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends `records` (at most [`MAX_RECORDS_PER_PUT`] and [`MAX_BYTES_PER_PUT`]) with one
+    /// request. Returns one result per record, in order. An `Err` means the request as a whole
+    /// failed and nothing is known to be written.
+    async fn put(&self, records: &[LogRecord]) -> Result<Vec<PutResult>>;
+}
+
+/// A record read back from a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Kinesis sequence number.
+    pub sequence_number: String,
+    /// Partition key.
+    pub partition_key: String,
+    /// Payload.
+    pub data: Vec<u8>,
+    /// When Kinesis received it.
+    pub arrival: DateTime<Utc>,
+}
+
+/// Reading shards in order: what an event-source mapping does.
+#[async_trait]
+pub trait ShardReader: Send + Sync {
+    /// The stream's shard ids.
+    async fn shards(&self) -> Result<Vec<String>>;
+    /// Up to `limit` records of `shard` after `after` (from the start when `None`).
+    async fn read(
+        &self,
+        shard: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>>;
+}
+
+/// Splits records into index ranges that each fit one `PutRecords` request.
+pub fn put_batches(records: &[LogRecord]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in records.iter().enumerate() {
+        let full = i - start == MAX_RECORDS_PER_PUT || bytes + r.size() > MAX_BYTES_PER_PUT;
+        if i > start && full {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += r.size();
+    }
+    if start < records.len() {
+        out.push(start..records.len());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(bytes: usize) -> LogRecord {
+        LogRecord {
+            partition_key: "k".into(),
+            data: vec![0; bytes - 1],
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let many: Vec<_> = (0..1001).map(|_| rec(10)).collect();
+        assert_eq!(put_batches(&many), vec![0..500, 500..1000, 1000..1001]);
+        let big: Vec<_> = (0..12).map(|_| rec(1024 * 1024)).collect();
+        let b = put_batches(&big);
+        assert_eq!(b, vec![0..5, 5..10, 10..12]);
+        assert!(put_batches(&[]).is_empty());
+    }
+}

@@ -1,0 +1,375 @@
+//! A Kinesis event-source mapping: reads shards with `GetShardIterator`/`GetRecords` and
+//! invokes a handler with `KinesisEvent`s shaped exactly like Lambda's.
+//!
+//! Semantics, as configured on the real mapping (`template.yaml`):
+//! - batches of up to `batch_size` records per shard, in order;
+//! - `ReportBatchItemFailures`: the checkpoint moves to just before the lowest failed
+//!   sequence number and the batch is retried from there;
+//! - a function error (or crash) retries the batch; with `bisect_on_error` the batch is split
+//!   in two and each half retried separately;
+//! - after `max_retries` retries a batch goes to the on-failure destination (kept in
+//!   [`KinesisDriver::failed`]) and the shard moves on.
+
+use super::invoke;
+use crate::error::Result;
+use crate::head::compare_sequence_numbers;
+use crate::log::{ShardReader, StoredRecord};
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use base64::Engine;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::time::Duration;
+
+/// Mapping settings, named as in `AWS::Lambda::EventSourceMapping`.
+#[derive(Debug, Clone)]
+pub struct KinesisMapping {
+    /// Stream ARN put in each record's `eventSourceARN`.
+    pub stream_arn: String,
+    /// `BatchSize`.
+    pub batch_size: usize,
+    /// `MaximumRetryAttempts`.
+    pub max_retries: u32,
+    /// `BisectBatchOnFunctionError`.
+    pub bisect_on_error: bool,
+    /// Pause before a retry.
+    pub retry_delay: Duration,
+}
+
+impl Default for KinesisMapping {
+    fn default() -> Self {
+        Self {
+            stream_arn: "arn:aws:kinesis:us-east-1:000000000000:stream/burstline-events".into(),
+            batch_size: 100,
+            max_retries: 10,
+            bisect_on_error: true,
+            retry_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// What a drive accomplished.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriveStats {
+    /// Handler invocations, retries included.
+    pub invocations: u64,
+    /// Records checkpointed past.
+    pub records: u64,
+    /// Invocations that errored or crashed.
+    pub function_errors: u64,
+    /// Records sent to the on-failure destination.
+    pub discarded: u64,
+}
+
+/// Drives one stream's shards into a handler.
+#[derive(Debug)]
+pub struct KinesisDriver<R> {
+    reader: R,
+    mapping: KinesisMapping,
+    checkpoints: HashMap<String, String>,
+    failed: Vec<StoredRecord>,
+}
+
+impl<R: ShardReader> KinesisDriver<R> {
+    /// A driver starting at the beginning of every shard.
+    pub fn new(reader: R, mapping: KinesisMapping) -> Self {
+        Self {
+            reader,
+            mapping,
+            checkpoints: HashMap::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Records given up on after `max_retries`: the on-failure destination.
+    pub fn failed(&self) -> &[StoredRecord] {
+        &self.failed
+    }
+
+    /// Polls every shard once and processes what it read. Returns what happened.
+    pub async fn poll_once<F, Fut>(&mut self, handler: &F) -> Result<DriveStats>
+    where
+        F: Fn(KinesisEvent) -> Fut,
+        Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
+    {
+        let mut stats = DriveStats::default();
+        for shard in self.reader.shards().await? {
+            let after = self.checkpoints.get(&shard).cloned();
+            let records = self
+                .reader
+                .read(&shard, after.as_deref(), self.mapping.batch_size)
+                .await?;
+            if !records.is_empty() {
+                self.process(&shard, records, handler, &mut stats).await;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Polls until a poll reads nothing: everything in the stream has been handled.
+    pub async fn drain<F, Fut>(&mut self, handler: &F) -> Result<DriveStats>
+    where
+        F: Fn(KinesisEvent) -> Fut,
+        Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
+    {
+        let mut total = DriveStats::default();
+        loop {
+            let s = self.poll_once(handler).await?;
+            if s.invocations == 0 {
+                return Ok(total);
+            }
+            total.invocations += s.invocations;
+            total.records += s.records;
+            total.function_errors += s.function_errors;
+            total.discarded += s.discarded;
+        }
+    }
+
+    async fn process<F, Fut>(
+        &mut self,
+        shard: &str,
+        records: Vec<StoredRecord>,
+        handler: &F,
+        stats: &mut DriveStats,
+    ) where
+        F: Fn(KinesisEvent) -> Fut,
+        Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
+    {
+        let mut work: VecDeque<(Vec<StoredRecord>, u32)> = VecDeque::from([(records, 0)]);
+        while let Some((batch, retries)) = work.pop_front() {
+            stats.invocations += 1;
+            let event = lambda_event(shard, &batch, &self.mapping.stream_arn);
+            let retry_from = match invoke(handler, event).await {
+                Ok(Ok(response)) => lowest_failure(&batch, &response),
+                Ok(Err(e)) | Err(e) => {
+                    stats.function_errors += 1;
+                    tracing::warn!(shard, error = %e, records = batch.len(), "fanout invocation failed");
+                    if retries < self.mapping.max_retries
+                        && self.mapping.bisect_on_error
+                        && batch.len() > 1
+                    {
+                        let mut first = batch;
+                        let second = first.split_off(first.len() / 2);
+                        work.push_front((second, retries + 1));
+                        work.push_front((first, retries + 1));
+                        tokio::time::sleep(self.mapping.retry_delay).await;
+                        continue;
+                    }
+                    Some(0)
+                }
+            };
+            let Some(from) = retry_from else {
+                self.checkpoint(shard, batch.last(), stats, batch.len());
+                continue;
+            };
+            self.checkpoint(
+                shard,
+                from.checked_sub(1).and_then(|i| batch.get(i)),
+                stats,
+                from,
+            );
+            let rest = batch[from..].to_vec();
+            if retries >= self.mapping.max_retries {
+                stats.discarded += rest.len() as u64;
+                self.checkpoint(shard, rest.last(), stats, 0);
+                self.failed.extend(rest);
+                // Later work on this shard was split from the same batch; it is still valid.
+                continue;
+            }
+            tokio::time::sleep(self.mapping.retry_delay).await;
+            work.push_front((rest, retries + 1));
+        }
+    }
+
+    fn checkpoint(
+        &mut self,
+        shard: &str,
+        record: Option<&StoredRecord>,
+        stats: &mut DriveStats,
+        done: usize,
+    ) {
+        if let Some(r) = record {
+            let newer = self
+                .checkpoints
+                .get(shard)
+                .is_none_or(|c| compare_sequence_numbers(&r.sequence_number, c).is_gt());
+            if newer {
+                self.checkpoints
+                    .insert(shard.to_owned(), r.sequence_number.clone());
+            }
+        }
+        stats.records += done as u64;
+    }
+}
+
+/// Index of the lowest failed record, or `None` when all succeeded. An identifier that names
+/// no record of the batch fails the whole batch, as Lambda does.
+fn lowest_failure(batch: &[StoredRecord], response: &KinesisEventResponse) -> Option<usize> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| {
+            f.item_identifier
+                .as_deref()
+                .and_then(|id| batch.iter().position(|r| r.sequence_number == id))
+                .unwrap_or(0)
+        })
+        .min()
+}
+
+/// A `KinesisEvent` exactly as Lambda sends it.
+pub fn lambda_event(shard: &str, records: &[StoredRecord], stream_arn: &str) -> KinesisEvent {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r.partition_key,
+                    "sequenceNumber": r.sequence_number,
+                    "data": b64.encode(&r.data),
+                    "approximateArrivalTimestamp": r.arrival.timestamp_millis() as f64 / 1000.0,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("{shard}:{}", r.sequence_number),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::000000000000:role/burstline-fanout",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": stream_arn,
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::memory::MemoryLog;
+    use crate::log::{EventLog, LogRecord};
+    use crate::requests::RequestCounter;
+    use std::sync::{Arc, Mutex};
+
+    async fn log_with(n: usize) -> MemoryLog {
+        let log = MemoryLog::new(RequestCounter::default());
+        let recs: Vec<LogRecord> = (0..n)
+            .map(|i| LogRecord {
+                partition_key: "k".into(),
+                data: i.to_string().into_bytes(),
+            })
+            .collect();
+        log.put(&recs).await.unwrap();
+        log
+    }
+
+    fn payloads(ev: &KinesisEvent) -> Vec<String> {
+        ev.records
+            .iter()
+            .map(|r| String::from_utf8(r.kinesis.data.0.clone()).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn retries_from_the_lowest_reported_failure() {
+        let log = log_with(5).await;
+        let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let calls = seen.clone();
+        let handler = move |ev: KinesisEvent| {
+            let calls = calls.clone();
+            async move {
+                let first_call = calls.lock().unwrap().is_empty();
+                calls.lock().unwrap().push(payloads(&ev));
+                let mut resp = KinesisEventResponse::default();
+                if first_call {
+                    // Report records 3 and 2 failed: the retry starts at 2.
+                    resp.add_failure(ev.records[3].kinesis.sequence_number.clone());
+                    resp.add_failure(ev.records[2].kinesis.sequence_number.clone());
+                }
+                Ok(resp)
+            }
+        };
+        let mut driver = KinesisDriver::new(log, KinesisMapping::default());
+        let stats = driver.drain(&handler).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![vec!["0", "1", "2", "3", "4"], vec!["2", "3", "4"]]
+        );
+        assert_eq!(stats.records, 5);
+    }
+
+    #[tokio::test]
+    async fn function_errors_bisect_and_crashes_count_as_errors() {
+        let log = log_with(4).await;
+        let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let calls = seen.clone();
+        let handler = move |ev: KinesisEvent| {
+            let calls = calls.clone();
+            async move {
+                let n = {
+                    let mut c = calls.lock().unwrap();
+                    c.push(payloads(&ev));
+                    c.len()
+                };
+                match n {
+                    1 => Err("boom".to_owned()),
+                    2 => panic!("crash"),
+                    _ => Ok(KinesisEventResponse::default()),
+                }
+            }
+        };
+        let mut driver = KinesisDriver::new(log, KinesisMapping::default());
+        let stats = driver.drain(&handler).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![
+                vec!["0", "1", "2", "3"],
+                vec!["0", "1"],
+                vec!["0"],
+                vec!["1"],
+                vec!["2", "3"]
+            ]
+        );
+        assert_eq!(stats.function_errors, 2);
+        assert_eq!(stats.records, 4);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_retries_into_the_failure_destination() {
+        let log = log_with(3).await;
+        let handler = |ev: KinesisEvent| async move {
+            let mut resp = KinesisEventResponse::default();
+            if let Some(r) = ev.records.iter().find(|r| r.kinesis.data.0 == b"1") {
+                resp.add_failure(r.kinesis.sequence_number.clone());
+            }
+            Ok(resp)
+        };
+        let mapping = KinesisMapping {
+            max_retries: 2,
+            ..KinesisMapping::default()
+        };
+        let mut driver = KinesisDriver::new(log, mapping);
+        let stats = driver.drain(&handler).await.unwrap();
+        assert_eq!(stats.discarded, 2);
+        assert_eq!(driver.failed().len(), 2);
+        assert_eq!(driver.failed()[0].data, b"1");
+    }
+
+    #[test]
+    fn events_have_lambdas_shape() {
+        let rec = StoredRecord {
+            sequence_number: "42".into(),
+            partition_key: "acme/run".into(),
+            data: b"{}".to_vec(),
+            arrival: chrono::Utc::now(),
+        };
+        let ev = lambda_event("shardId-000000000000", &[rec], "arn:x");
+        let r = &ev.records[0];
+        assert_eq!(r.event_id.as_deref(), Some("shardId-000000000000:42"));
+        assert_eq!(r.kinesis.partition_key, "acme/run");
+        assert_eq!(r.kinesis.data.0, b"{}");
+    }
+}

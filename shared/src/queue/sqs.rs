@@ -1,0 +1,166 @@
+//! [`DeliveryQueue`] and [`QueueReader`] on Amazon SQS.
+
+use super::{DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
+use crate::aws::sdk_error;
+use crate::error::{Error, Result};
+use crate::job::DeliveryJob;
+use crate::requests::RequestCounter;
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
+use std::time::Duration;
+
+/// AWS actions this adapter calls, for IAM policies.
+pub const ACTIONS: [&str; 3] = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"];
+
+/// Attempts per batch before giving up on entries SQS keeps rejecting.
+const SEND_ATTEMPTS: u32 = 4;
+
+/// An SQS queue, addressed by URL.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    requests: RequestCounter,
+}
+
+impl SqsQueue {
+    /// Uses the queue at `url`.
+    pub fn new(client: Client, url: impl Into<String>, requests: RequestCounter) -> Self {
+        Self {
+            client,
+            url: url.into(),
+            requests,
+        }
+    }
+
+    /// Sends one batch; returns the indexes (into `bodies`) that SQS rejected.
+    async fn send_batch(&self, bodies: &[String], indexes: &[usize]) -> Result<Vec<usize>> {
+        let entries = indexes
+            .iter()
+            .map(|&i| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&bodies[i])
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.requests.record("sqs:SendMessageBatch");
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| sdk_error("SendMessageBatch", e))?;
+        out.failed()
+            .iter()
+            .map(|f| {
+                f.id()
+                    .parse()
+                    .map_err(|_| Error::Internal("SQS returned an unknown entry id".into()))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for SqsQueue {
+    async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()> {
+        let bodies = jobs
+            .iter()
+            .map(|j| serde_json::to_string(j).map_err(|e| Error::Internal(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        for range in send_batches(&bodies) {
+            let mut pending: Vec<usize> = range.collect();
+            let mut backoff = Duration::from_millis(50);
+            for attempt in 1..=SEND_ATTEMPTS {
+                pending = self.send_batch(&bodies, &pending).await?;
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == SEND_ATTEMPTS {
+                    return Err(Error::Aws {
+                        operation: "SendMessageBatch",
+                        message: format!(
+                            "{} entries still rejected after {SEND_ATTEMPTS} attempts",
+                            pending.len()
+                        ),
+                        retryable: true,
+                    });
+                }
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueReader for SqsQueue {
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>> {
+        self.requests.record("sqs:ReceiveMessage");
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+            .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ReceiveMessage", e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| ReceivedMessage {
+                message_id: m.message_id().unwrap_or_default().to_owned(),
+                receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
+                body: m.body().unwrap_or_default().to_owned(),
+                receive_count: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1),
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt_handles: &[String]) -> Result<()> {
+        for chunk in receipt_handles.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(h)
+                        .build()
+                        .map_err(|e| Error::Internal(e.to_string()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            self.requests.record("sqs:DeleteMessageBatch");
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DeleteMessageBatch", e))?;
+            if !out.failed().is_empty() {
+                // Undeleted messages reappear after the visibility timeout: a duplicate, never a loss.
+                tracing::warn!(
+                    failed = out.failed().len(),
+                    "some messages could not be deleted"
+                );
+            }
+        }
+        Ok(())
+    }
+}

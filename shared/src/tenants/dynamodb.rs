@@ -1,0 +1,236 @@
+//! [`TenantStore`] and [`SubscriptionStore`] on DynamoDB: one table, `pk` (S) + `sk` (S).
+//!
+//! | item     | pk              | sk               | attributes |
+//! |----------|-----------------|------------------|------------|
+//! | tenant   | `TENANT#{id}`   | `TENANT`         | max_streams, created_at |
+//! | endpoint | `TENANT#{id}`   | `ENDPOINT#{ep}`  | filters (list), enabled |
+//! | api key  | `KEY#{sha256}`  | `KEY`            | tenant_id, scopes (list), prefix, created_at |
+//!
+//! A tenant's row and its endpoints share a partition, so fanout learns both with one Query.
+
+use super::{SubscriptionStore, TenantStore};
+use crate::apikey::{KeyHash, KeyRecord, Scope};
+use crate::attrs::{Item, get_bool, get_list_s, get_n, get_s, get_time, n, parse, s};
+use crate::aws::sdk_error;
+use crate::error::{Error, Result};
+use crate::event::format_time;
+use crate::ids::{EndpointId, TenantId};
+use crate::requests::RequestCounter;
+use crate::subscription::{EventFilter, Subscription};
+use crate::tenant::Tenant;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// AWS actions this adapter calls, for IAM policies.
+pub const ACTIONS: [&str; 3] = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"];
+
+const TENANT_SK: &str = "TENANT";
+const ENDPOINT_PREFIX: &str = "ENDPOINT#";
+
+/// The tenants table.
+#[derive(Debug, Clone)]
+pub struct DynamoTenants {
+    client: Client,
+    table: String,
+    requests: RequestCounter,
+}
+
+impl DynamoTenants {
+    /// Uses `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>, requests: RequestCounter) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            requests,
+        }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>> {
+        self.requests.record("dynamodb:GetItem");
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    async fn put(&self, item: Item, only_if_new: bool) -> Result<bool> {
+        self.requests.record("dynamodb:PutItem");
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        if only_if_new {
+            req = req.condition_expression("attribute_not_exists(pk)");
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+}
+
+fn tenant_pk(id: &TenantId) -> String {
+    format!("TENANT#{id}")
+}
+
+fn key_pk(hash: &KeyHash) -> String {
+    format!("KEY#{}", hash.0)
+}
+
+fn list(values: impl IntoIterator<Item = String>) -> AttributeValue {
+    AttributeValue::L(values.into_iter().map(AttributeValue::S).collect())
+}
+
+fn item(pairs: impl IntoIterator<Item = (&'static str, AttributeValue)>) -> Item {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn tenant_from_item(it: &Item) -> Result<Tenant> {
+    let pk = get_s(it, "pk")?;
+    let id = pk
+        .strip_prefix("TENANT#")
+        .ok_or_else(|| Error::InvalidData(format!("tenant pk {pk}")))?;
+    Ok(Tenant {
+        id: parse("pk", id)?,
+        max_streams: get_n(it, "max_streams")?,
+        created_at: get_time(it, "created_at")?,
+    })
+}
+
+fn subscription_from_item(it: &Item) -> Result<Subscription> {
+    let sk = get_s(it, "sk")?;
+    let id = sk
+        .strip_prefix(ENDPOINT_PREFIX)
+        .ok_or_else(|| Error::InvalidData(format!("endpoint sk {sk}")))?;
+    let filters = get_list_s(it, "filters")?
+        .iter()
+        .map(|f| EventFilter::parse(f).map_err(Error::InvalidData))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Subscription {
+        endpoint_id: EndpointId::parse(id).map_err(|e| Error::InvalidData(e.0))?,
+        filters,
+        enabled: get_bool(it, "enabled")?,
+    })
+}
+
+#[async_trait]
+impl TenantStore for DynamoTenants {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
+        let it = item([
+            ("pk", s(tenant_pk(&tenant.id))),
+            ("sk", s(TENANT_SK)),
+            ("max_streams", n(tenant.max_streams)),
+            ("created_at", s(format_time(&tenant.created_at))),
+        ]);
+        if self.put(it, true).await? {
+            Ok(())
+        } else {
+            Err(Error::AlreadyExists(format!("tenant {}", tenant.id)))
+        }
+    }
+
+    async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+        self.get(tenant_pk(id), TENANT_SK)
+            .await?
+            .as_ref()
+            .map(tenant_from_item)
+            .transpose()
+    }
+
+    async fn put_key(&self, key: &KeyRecord) -> Result<()> {
+        let it = item([
+            ("pk", s(key_pk(&key.hash))),
+            ("sk", s("KEY")),
+            ("tenant_id", s(key.tenant_id.as_str())),
+            (
+                "scopes",
+                list(key.scopes.iter().map(|sc| sc.as_str().to_owned())),
+            ),
+            ("prefix", s(&key.prefix)),
+            ("created_at", s(format_time(&key.created_at))),
+        ]);
+        self.put(it, false).await.map(|_| ())
+    }
+
+    async fn key(&self, hash: &KeyHash) -> Result<Option<KeyRecord>> {
+        let Some(it) = self.get(key_pk(hash), "KEY").await? else {
+            return Ok(None);
+        };
+        let scopes =
+            Scope::parse_list(&get_list_s(&it, "scopes")?.join(",")).map_err(Error::InvalidData)?;
+        Ok(Some(KeyRecord {
+            hash: hash.clone(),
+            tenant_id: parse("tenant_id", get_s(&it, "tenant_id")?)?,
+            scopes,
+            prefix: get_s(&it, "prefix")?.to_owned(),
+            created_at: get_time(&it, "created_at")?,
+        }))
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for DynamoTenants {
+    async fn subscriptions(&self, tenant: &TenantId) -> Result<Option<Vec<Subscription>>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            self.requests.record("dynamodb:Query");
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut found_tenant = false;
+        let mut subs = Vec::new();
+        for it in &items {
+            match get_s(it, "sk")? {
+                TENANT_SK => found_tenant = true,
+                sk if sk.starts_with(ENDPOINT_PREFIX) => subs.push(subscription_from_item(it)?),
+                _ => {}
+            }
+        }
+        Ok(found_tenant.then_some(subs))
+    }
+
+    async fn put_subscription(&self, tenant: &TenantId, sub: &Subscription) -> Result<()> {
+        let it = item([
+            ("pk", s(tenant_pk(tenant))),
+            ("sk", s(format!("{ENDPOINT_PREFIX}{}", sub.endpoint_id))),
+            (
+                "filters",
+                list(sub.filters.iter().map(|f| f.as_str().to_owned())),
+            ),
+            ("enabled", AttributeValue::Bool(sub.enabled)),
+        ]);
+        self.put(it, false).await.map(|_| ())
+    }
+}
