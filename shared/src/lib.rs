@@ -17,6 +17,7 @@
 pub mod api_error;
 pub mod apikey;
 mod attrs;
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod error;

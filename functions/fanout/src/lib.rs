@@ -1,1 +1,19 @@
-//! placeholder
+//! fanout: the Kinesis event-source handler that turns accepted events into the stored,
+//! sequenced log and enqueues their webhook jobs.
+//!
+//! # Layout
+//! - [`config`]: `FanoutConfig`, read once from the environment.
+//! - [`decode`]: Kinesis record → [`burstline::sequence::Incoming`], or a poison verdict.
+//! - [`directory`]: per-tenant subscriptions with a short cache for warm invocations.
+//! - [`handler`]: [`handle`], the batch contract, and the decide/act loop.
+//! - [`error`]: [`FanoutError`].
+
+pub mod config;
+pub mod decode;
+pub mod directory;
+pub mod error;
+pub mod handler;
+
+pub use config::FanoutConfig;
+pub use error::FanoutError;
+pub use handler::{Fanout, Outcome, handle};
