@@ -1,1 +1,38 @@
-fn main() {}
+//! `burstline`: the command-line tool for operators and developers.
+
+mod admin;
+
+use clap::{Parser, Subcommand};
+
+/// Burstline: the notification layer for AI-agent platforms.
+#[derive(Debug, Parser)]
+#[command(name = "burstline", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Operator commands that talk to AWS directly: resources, tenants and API keys.
+    Admin(admin::AdminArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("BURSTLINE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Admin(args) => admin::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,15 @@
-//! placeholder
+//! Test support for Burstline's integration tests and benchmarks.
+//!
+//! # Layout
+//! - [`moto`]: starts one moto server per test process on a free loopback port and stops it
+//!   when the process exits.
+//! - [`stack`]: uniquely named AWS resources on that server, with every adapter wired to them,
+//!   or the same wiring on in-memory adapters.
+//! - [`faults`]: port wrappers that crash (panic) or fail after the n-th call.
+//! - [`fixtures`]: tenants, keys, events and HTTP requests.
+
+pub mod faults;
+pub mod fixtures;
+pub mod moto;
+pub mod scenarios;
+pub mod stack;

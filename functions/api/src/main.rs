@@ -1,1 +1,6 @@
-fn main() {}
+//! api Lambda. Not built yet: exits with an error rather than pretending to work.
+
+fn main() {
+    eprintln!("the api function is not implemented yet");
+    std::process::exit(1);
+}

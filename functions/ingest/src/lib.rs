@@ -1,1 +1,17 @@
-//! placeholder
+//! ingest: `POST /v1/events` (SPEC §3). Authenticates the key, validates the whole request,
+//! and writes the events to Kinesis; 202 means every event is durably in the stream.
+//!
+//! # Layout
+//! - [`config`]: `IngestConfig`, read once from the environment.
+//! - [`publish`]: writing records with retries of partial failures.
+//! - [`handler`]: [`handle`], routing, auth and the responses.
+//! - [`error`]: [`IngestError`].
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod publish;
+
+pub use config::IngestConfig;
+pub use error::IngestError;
+pub use handler::{Ingest, handle};

@@ -1,1 +1,6 @@
-fn main() {}
+//! stream Lambda. Not built yet: exits with an error rather than pretending to work.
+
+fn main() {
+    eprintln!("the stream function is not implemented yet");
+    std::process::exit(1);
+}

@@ -78,6 +78,16 @@ pub trait ShardReader: Send + Sync {
     ) -> Result<Vec<StoredRecord>>;
 }
 
+#[async_trait]
+impl<T: ShardReader + ?Sized> ShardReader for std::sync::Arc<T> {
+    async fn shards(&self) -> Result<Vec<String>> {
+        (**self).shards().await
+    }
+    async fn read(&self, shard: &str, after: Option<&str>, limit: usize) -> Result<Vec<StoredRecord>> {
+        (**self).read(shard, after, limit).await
+    }
+}
+
 /// Splits records into index ranges that each fit one `PutRecords` request.
 pub fn put_batches(records: &[LogRecord]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();

@@ -45,6 +45,16 @@ pub trait QueueReader: Send + Sync {
     async fn delete(&self, receipt_handles: &[String]) -> Result<()>;
 }
 
+#[async_trait]
+impl<T: QueueReader + ?Sized> QueueReader for std::sync::Arc<T> {
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>> {
+        (**self).receive(max, wait).await
+    }
+    async fn delete(&self, receipt_handles: &[String]) -> Result<()> {
+        (**self).delete(receipt_handles).await
+    }
+}
+
 /// Splits message bodies into index ranges that each fit one `SendMessageBatch`.
 pub fn send_batches(bodies: &[String]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();

@@ -1,0 +1,113 @@
+//! The ingest handler: route → authenticate → validate → publish → respond.
+
+use crate::publish::{RetryPolicy, publish, records};
+use burstline::api_error::ApiError;
+use burstline::apikey::Scope;
+use burstline::auth::Authenticator;
+use burstline::event::NewEvent;
+use burstline::log::EventLog;
+use burstline::validate::{Limits, check_content_type, parse_events};
+use chrono::Utc;
+use lambda_http::http::{HeaderMap, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tracing::{info, instrument, warn};
+
+/// ingest's dependencies, built once per cold start.
+#[derive(Clone)]
+pub struct Ingest {
+    /// The Kinesis stream.
+    pub log: Arc<dyn EventLog>,
+    /// API-key checks (cached).
+    pub auth: Authenticator,
+    /// Request limits.
+    pub limits: Limits,
+    /// Retries of rejected records.
+    pub retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// Handles one Function URL request. Every failure is a JSON error (SPEC §3); nothing is
+/// written unless the whole request is valid.
+///
+/// - `202 {"events":[{"id","task_id"}]}`: every event is durably in the stream.
+/// - `503 stream_unavailable` with `accepted` and `rejected` lists: some events could not be
+///   written after retries. Resubmitting the request with the same ids is safe.
+#[instrument(skip_all, fields(tenant_id))]
+pub async fn handle(deps: &Ingest, request: Request) -> Response<Body> {
+    match accept(deps, request).await {
+        Ok(response) => response,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiError> {
+    if request.uri().path().trim_end_matches('/') != "/v1/events" {
+        return Err(ApiError::not_found("no such route; events are posted to /v1/events"));
+    }
+    if request.method() != Method::POST {
+        return Err(ApiError::new(405, "method_not_allowed", "use POST"));
+    }
+    let headers = request.headers();
+    let key = deps.auth.authenticate(header_str(headers, header::AUTHORIZATION), Scope::Ingest).await?;
+    tracing::Span::current().record("tenant_id", key.tenant_id.as_str());
+    check_content_type(header_str(headers, header::CONTENT_TYPE))?;
+    let events = parse_events(request.body().as_ref(), &key.tenant_id, &deps.limits, Utc::now())?;
+    let published = publish(deps.log.as_ref(), &records(&events), deps.retry).await;
+    if published.all_accepted() {
+        info!(events = events.len(), "events accepted");
+        let list: Vec<Value> = events.iter().map(summary).collect();
+        return Ok(json_response(StatusCode::ACCEPTED, &json!({ "events": list })));
+    }
+    let (accepted, rejected): (Vec<_>, Vec<_>) =
+        events.iter().enumerate().partition(|(i, _)| published.accepted[*i]);
+    warn!(accepted = accepted.len(), rejected = rejected.len(), "stream rejected events");
+    let mut body = ApiError::new(
+        503,
+        "stream_unavailable",
+        format!(
+            "{} of {} events were not accepted; resubmit them with the same ids",
+            rejected.len(),
+            events.len()
+        ),
+    )
+    .to_json();
+    body["accepted"] = accepted.iter().map(|(i, e)| indexed(*i, e)).collect();
+    body["rejected"] = rejected.iter().map(|(i, e)| indexed(*i, e)).collect();
+    let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    Ok(response)
+}
+
+fn summary(e: &NewEvent) -> Value {
+    json!({"id": e.id, "task_id": e.task_id})
+}
+
+fn indexed(i: usize, e: &NewEvent) -> Value {
+    json!({"index": i, "id": e.id, "task_id": e.task_id})
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The SPEC's JSON error response.
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &e.to_json())
+}

@@ -1,0 +1,290 @@
+//! Scenarios that run unchanged on in-memory adapters (`tests/memory.rs`) and on moto through
+//! the real AWS SDK (`tests/moto.rs`). Each takes a fresh [`Stack`].
+
+use crate::faults::{FaultKind, Faults, FaultyQueue, FaultyStore, FaultySubscriptions};
+use crate::fixtures::*;
+use crate::stack::Stack;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use burstline::apikey::Scope;
+use burstline::head::TaskStatus;
+use burstline::ids::Seq;
+use burstline::log::LogRecord;
+use burstline::mapping::kinesis::lambda_event;
+use burstline::sequence::is_dense;
+use fanout::Fanout;
+use fanout::directory::Directory;
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn ingest_ok(stack: &Stack, key: &burstline::apikey::ApiKey, body: &Value) -> Vec<String> {
+    let resp = ingest::handle(&stack.ingest(), post_events(key, body)).await;
+    assert_eq!(resp.status(), 202, "{:?}", resp.body());
+    let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    v["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Everything in the stream, read back in order.
+async fn stream_records(stack: &Stack) -> Vec<burstline::log::StoredRecord> {
+    let shard = stack.shards.shards().await.unwrap().remove(0);
+    stack.shards.read(&shard, None, 10_000).await.unwrap()
+}
+
+/// ingest → Kinesis → driver → fanout → DynamoDB + SQS: dense seqs in acceptance order, heads
+/// current, one job per matching endpoint and event.
+pub async fn end_to_end(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let all = subscribe(&stack, "acme", &["*"]).await;
+    let tools = subscribe(&stack, "acme", &["tool_call.*"]).await;
+    let mut ids: HashMap<&str, Vec<String>> = HashMap::new();
+    // Interleave bursts of three tasks, as concurrent agents would.
+    for round in 0..3 {
+        for t in ["run-a", "run-b", "run-c"] {
+            let body = if round == 2 { burst(t, 7) } else {
+                let evs: Vec<Value> = (0..6).map(|i| json!({"type":"tool_call.started","task_id":t,"data":{"r":round,"i":i}})).collect();
+                json!({ "events": evs })
+            };
+            ids.entry(t).or_default().extend(ingest_ok(&stack, &key, &body).await);
+        }
+    }
+    let stats = drain(&stack, &stack.fanout(), 25).await;
+    assert_eq!(stats.records, 57);
+    assert_eq!(stats.function_errors, 0);
+    let jobs = drain_jobs(&stack).await;
+    for t in ["run-a", "run-b", "run-c"] {
+        let k = task("acme", t);
+        let events = stored(&stack, &k).await;
+        let seqs: Vec<Seq> = events.iter().map(|e| e.seq).collect();
+        assert!(is_dense(&seqs), "{t}: {seqs:?}");
+        let got: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+        assert_eq!(&got, &ids[t], "{t}: seq order is acceptance order");
+        let head = stack.store.head(&k).await.unwrap().unwrap();
+        assert_eq!(head.last_seq, Seq(19));
+        assert_eq!(head.status, TaskStatus::Completed);
+        assert_eq!(head.terminal_seq, Some(Seq(19)));
+        for (endpoint, want) in [(&all, 19), (&tools, 12 + 4)] {
+            let refs: Vec<u64> = jobs
+                .iter()
+                .filter(|j| &j.endpoint_id == endpoint && j.task_id == k.task_id)
+                .flat_map(|j| j.events.iter().map(|r| r.seq.0))
+                .collect();
+            let unique: BTreeSet<u64> = refs.iter().copied().collect();
+            assert_eq!(refs.len(), want, "{t}: one job ref per event for {endpoint}");
+            assert_eq!(unique.len(), want);
+        }
+        // Every ref names the stored event at its seq.
+        for j in jobs.iter().filter(|j| j.task_id == k.task_id) {
+            for r in &j.events {
+                assert_eq!(events[(r.seq.0 - 1) as usize].id, r.id);
+            }
+        }
+    }
+}
+
+/// The same Kinesis batch delivered twice leaves one copy of each event.
+pub async fn redelivery_is_idempotent(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    subscribe(&stack, "acme", &["*"]).await;
+    ingest_ok(&stack, &key, &burst("run-1", 20)).await;
+    let records = stream_records(&stack).await;
+    let shard = stack.shards.shards().await.unwrap().remove(0);
+    let event: KinesisEvent = lambda_event(&shard, &records, "arn:test");
+    let deps = stack.fanout();
+    let first = fanout::handler::process(&deps, event.clone()).await;
+    assert_eq!((first.stored, first.duplicates), (20, 0));
+    let second = fanout::handler::process(&deps, event).await;
+    assert_eq!((second.stored, second.duplicates), (0, 20));
+    assert!(second.response.batch_item_failures.is_empty());
+    // A bisected retry of the second half: nothing new either.
+    let half = lambda_event(&shard, &records[10..], "arn:test");
+    assert_eq!(fanout::handler::process(&deps, half).await.stored, 0);
+    let events = stored(&stack, &task("acme", "run-1")).await;
+    assert_eq!(events.len(), 20);
+    assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
+    assert_eq!(drain_jobs(&stack).await.len(), 1, "the replays enqueued no new jobs");
+}
+
+/// A producer resubmitting the same event ids (e.g. after a timeout) gets one event each.
+pub async fn resubmission_is_idempotent(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let body = json!({"events": (1..=5).map(|i| json!({"id": format!("p-{i}"), "type":"token.delta","task_id":"run-1"})).collect::<Vec<_>>()});
+    ingest_ok(&stack, &key, &body).await;
+    drain(&stack, &stack.fanout(), 100).await;
+    // Resubmitted later, in another batch, plus one new event.
+    let again = json!({"events": [
+        {"id":"p-2","type":"token.delta","task_id":"run-1"},
+        {"id":"p-6","type":"token.delta","task_id":"run-1"},
+        {"id":"p-4","type":"token.delta","task_id":"run-1"}
+    ]});
+    ingest_ok(&stack, &key, &again).await;
+    // The same id under another task of the tenant is still the same event.
+    ingest_ok(&stack, &key, &json!({"id":"p-1","type":"x","task_id":"run-2"})).await;
+    drain(&stack, &stack.fanout(), 100).await;
+    let events = stored(&stack, &task("acme", "run-1")).await;
+    let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(ids, ["p-1", "p-2", "p-3", "p-4", "p-5", "p-6"]);
+    assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
+    assert!(stored(&stack, &task("acme", "run-2")).await.is_empty());
+    let found = stack.store.find_event(&"acme".parse().unwrap(), &"p-6".parse().unwrap()).await.unwrap();
+    assert_eq!(found, Some(("run-1".parse().unwrap(), Seq(6))));
+}
+
+/// Crash (or fail) right after each port call fanout makes, then let the driver replay:
+/// seqs stay 1..N, nothing is duplicated, and every stored event has its webhook job.
+/// Returns how many fault points were exercised.
+pub async fn crash_at_every_step<F, Fut>(make_stack: F) -> usize
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Stack>,
+{
+    let scenario = async |stack: &Stack, faults: Faults| {
+        let key = tenant_with_key(stack, "acme", &[Scope::Ingest]).await;
+        subscribe(stack, "acme", &["*"]).await;
+        let mut submitted: HashMap<&str, Vec<String>> = HashMap::new();
+        for (t, n) in [("long", 20), ("other", 5), ("long", 20), ("long", 15)] {
+            let body = if t == "long" && submitted.get("long").map_or(0, Vec::len) == 40 { burst(t, n) } else {
+                json!({"events": (0..n).map(|i| json!({"type":"token.delta","task_id":t,"data":{"i":i}})).collect::<Vec<_>>()})
+            };
+            submitted.entry(t).or_default().extend(ingest_ok(stack, &key, &body).await);
+        }
+        let deps = Fanout {
+            store: Arc::new(FaultyStore(stack.store.clone(), faults.clone())),
+            queue: Arc::new(FaultyQueue(stack.queue.clone(), faults.clone())),
+            directory: Directory::new(Arc::new(FaultySubscriptions(stack.subscriptions.clone(), faults.clone())), Duration::from_secs(10)),
+        };
+        let stats = drain(stack, &deps, 25).await;
+        (submitted, stats)
+    };
+    // A clean run counts the calls.
+    let clean = Faults::default();
+    let stack = make_stack().await;
+    let (_, stats) = scenario(&stack, clean.clone()).await;
+    assert_eq!(stats.function_errors, 0);
+    let calls = clean.calls();
+    assert!(calls >= 8, "expected several calls, got {:?}", clean.call_log());
+    let mut points = 0;
+    for n in 1..=calls {
+        for kind in [FaultKind::Crash, FaultKind::Error] {
+            let stack = make_stack().await;
+            let faults = Faults::default();
+            faults.arm(n, kind);
+            let (submitted, _) = scenario(&stack, faults.clone()).await;
+            assert!(faults.fired(), "fault {n} {kind:?} never fired");
+            points += 1;
+            let jobs = drain_jobs(&stack).await;
+            for (t, ids) in &submitted {
+                let events = stored(&stack, &task("acme", t)).await;
+                let got: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+                assert_eq!(&got, ids, "after {kind:?} at call {n} ({t})");
+                assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
+                for e in &events {
+                    let has_job = jobs.iter().any(|j| {
+                        j.task_id == e.task_id && j.events.iter().any(|r| r.seq == e.seq && r.id == e.id)
+                    });
+                    assert!(has_job, "no job for {t} seq {} after {kind:?} at call {n}", e.seq);
+                }
+            }
+            let head = stack.store.head(&task("acme", "long")).await.unwrap().unwrap();
+            assert_eq!((head.last_seq, head.status), (Seq(55), TaskStatus::Completed));
+        }
+    }
+    points
+}
+
+/// Poison records are counted and skipped; they never block the records behind them.
+pub async fn poison_records_are_skipped(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    ingest_ok(&stack, &key, &burst("run-1", 3)).await;
+    let ghost = json!({"id":"g1","type":"x","tenant_id":"ghost","task_id":"t","time":"2026-11-22T10:00:00Z","data":null});
+    stack
+        .log
+        .put(&[
+            LogRecord { partition_key: "acme/run-1".into(), data: b"\x00garbage".to_vec() },
+            LogRecord { partition_key: "ghost/t".into(), data: ghost.to_string().into_bytes() },
+        ])
+        .await
+        .unwrap();
+    ingest_ok(&stack, &key, &json!({"type":"late.event","task_id":"run-1"})).await;
+    let records = stream_records(&stack).await;
+    let shard = stack.shards.shards().await.unwrap().remove(0);
+    let out = fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records, "arn")).await;
+    assert_eq!(out.poison, 2);
+    assert_eq!(out.stored, 4);
+    assert!(out.response.batch_item_failures.is_empty());
+    assert_eq!(stored(&stack, &task("acme", "run-1")).await.len(), 4);
+}
+
+/// Every bad input gets its status, code and field, and writes nothing.
+pub async fn bad_input_matrix(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let auth = format!("Bearer {}", key.expose());
+    let json_headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let big = "x".repeat(70 * 1024);
+    let too_many: Vec<Value> = (0..501).map(|_| json!({"type":"a","task_id":"t"})).collect();
+    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str, Option<&str>)> = vec![
+        ("malformed", json_headers.to_vec(), b"{\"type\":".to_vec(), 400, "malformed_json", None),
+        ("not an object", json_headers.to_vec(), b"[]".to_vec(), 400, "malformed_json", None),
+        ("text/plain", vec![("authorization", auth.as_str()), ("content-type", "text/plain")], b"{}".to_vec(), 415, "unsupported_media_type", None),
+        ("no content type", vec![("authorization", auth.as_str())], b"{}".to_vec(), 415, "unsupported_media_type", None),
+        ("missing type", json_headers.to_vec(), br#"{"task_id":"t"}"#.to_vec(), 422, "invalid_event", Some("type")),
+        ("bad type", json_headers.to_vec(), br#"{"type":"Bad Type","task_id":"t"}"#.to_vec(), 422, "invalid_event", Some("type")),
+        ("bad task", json_headers.to_vec(), br#"{"type":"a","task_id":"no/slash"}"#.to_vec(), 422, "invalid_event", Some("task_id")),
+        ("long task", json_headers.to_vec(), format!(r#"{{"type":"a","task_id":"{}"}}"#, "t".repeat(129)).into_bytes(), 422, "invalid_event", Some("task_id")),
+        ("bad id in batch", json_headers.to_vec(), br#"{"events":[{"type":"a","task_id":"t"},{"type":"a","task_id":"t","id":"has space"}]}"#.to_vec(), 422, "invalid_event", Some("events[1].id")),
+        ("seq given", json_headers.to_vec(), br#"{"type":"a","task_id":"t","seq":1}"#.to_vec(), 422, "invalid_event", Some("seq")),
+        ("oversize data", json_headers.to_vec(), json!({"events":[{"type":"a","task_id":"t","data":big}]}).to_string().into_bytes(), 413, "data_too_large", Some("events[0].data")),
+        ("501 events", json_headers.to_vec(), json!({"events": too_many}).to_string().into_bytes(), 413, "too_many_events", Some("events")),
+        ("oversize body", json_headers.to_vec(), vec![b' '; 5 * 1024 * 1024 + 1], 413, "payload_too_large", None),
+        ("no key", vec![("content-type", "application/json")], br#"{"type":"a","task_id":"t"}"#.to_vec(), 401, "unauthorized", None),
+        ("unknown key", vec![("authorization", "Bearer bl_00000000000000000000000000000000"), ("content-type", "application/json")], br#"{"type":"a","task_id":"t"}"#.to_vec(), 401, "unauthorized", None),
+    ];
+    for (name, headers, body, status, code, field) in cases {
+        let resp = ingest::handle(&stack.ingest(), request("POST", "/v1/events", &headers, &body)).await;
+        assert_eq!(resp.status(), status, "{name}");
+        assert_eq!(resp.headers()["content-type"], "application/json", "{name}");
+        let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        assert_eq!(v["error"]["code"], code, "{name}: {v}");
+        assert_eq!(v["error"]["field"].as_str(), field, "{name}: {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+    }
+    let resp = ingest::handle(&stack.ingest(), request("GET", "/v1/events", &json_headers, b"")).await;
+    assert_eq!(resp.status(), 405);
+    let resp = ingest::handle(&stack.ingest(), request("POST", "/v1/other", &json_headers, b"{}")).await;
+    assert_eq!(resp.status(), 404);
+    assert!(stream_records(&stack).await.is_empty(), "bad input wrote nothing");
+}
+
+/// A key acts only within its tenant and scopes.
+pub async fn cross_tenant_is_refused(stack: Stack) {
+    let a = tenant_with_key(&stack, "tenant-a", &[Scope::Ingest]).await;
+    let b_stream_only = tenant_with_key(&stack, "tenant-b", &[Scope::Stream]).await;
+    let resp = ingest::handle(&stack.ingest(), post_events(&a, &json!({"type":"x","task_id":"shared","tenant_id":"tenant-b"}))).await;
+    assert_eq!(resp.status(), 403);
+    let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    assert_eq!(v["error"]["code"], "tenant_mismatch");
+    let resp = ingest::handle(&stack.ingest(), post_events(&b_stream_only, &json!({"type":"x","task_id":"shared"}))).await;
+    assert_eq!(resp.status(), 403);
+    assert!(stream_records(&stack).await.is_empty());
+    // A's events for a task id that B also uses stay A's.
+    ingest_ok(&stack, &a, &json!({"type":"x","task_id":"shared"})).await;
+    drain(&stack, &stack.fanout(), 100).await;
+    assert_eq!(stored(&stack, &task("tenant-a", "shared")).await.len(), 1);
+    assert!(stored(&stack, &task("tenant-b", "shared")).await.is_empty());
+    assert!(stack.store.head(&task("tenant-b", "shared")).await.unwrap().is_none());
+}
+
+/// A 20-event burst of one task costs a handful of AWS requests in fanout.
+pub async fn burst_request_budget(stack: Stack) -> u64 {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    subscribe(&stack, "acme", &["*"]).await;
+    ingest_ok(&stack, &key, &burst("run-1", 20)).await;
+    let records = stream_records(&stack).await;
+    let shard = stack.shards.shards().await.unwrap().remove(0);
+    stack.requests.reset();
+    let out = fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records, "arn")).await;
+    assert_eq!(out.stored, 20);
+    let total = stack.requests.total();
+    assert!(total <= 5, "fanout made {total} requests: {:?}", stack.requests.snapshot());
+    total
+}

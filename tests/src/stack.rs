@@ -1,0 +1,130 @@
+//! A Burstline deployment for one test: the ports on moto (uniquely named resources) or in
+//! memory, and the ingest and fanout dependencies wired to them.
+
+use crate::moto::Moto;
+use burstline::auth::Authenticator;
+use burstline::log::kinesis::KinesisLog;
+use burstline::log::memory::MemoryLog;
+use burstline::log::{EventLog, ShardReader};
+use burstline::provision::{Provisioned, ResourceNames, ensure};
+use burstline::queue::memory::MemoryQueue;
+use burstline::queue::sqs::SqsQueue;
+use burstline::queue::{DeliveryQueue, QueueReader};
+use burstline::requests::RequestCounter;
+use burstline::store::EventStore;
+use burstline::store::dynamodb::DynamoStore;
+use burstline::store::memory::MemoryStore;
+use burstline::tenants::dynamodb::DynamoTenants;
+use burstline::tenants::memory::MemoryTenants;
+use burstline::tenants::{SubscriptionStore, TenantStore};
+use fanout::Fanout;
+use fanout::directory::Directory;
+use ingest::Ingest;
+use ingest::publish::RetryPolicy;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// Every port of one deployment, behind its trait.
+#[derive(Clone)]
+pub struct Stack {
+    /// Stream writer.
+    pub log: Arc<dyn EventLog>,
+    /// Stream reader (for the Kinesis driver).
+    pub shards: Arc<dyn ShardReader>,
+    /// Events table.
+    pub store: Arc<dyn EventStore>,
+    /// Tenants and keys.
+    pub tenants: Arc<dyn TenantStore>,
+    /// Subscriptions.
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// Job writer.
+    pub queue: Arc<dyn DeliveryQueue>,
+    /// Job reader (for the SQS driver).
+    pub queue_reader: Arc<dyn QueueReader>,
+    /// Requests made by the adapters.
+    pub requests: RequestCounter,
+    /// Resource names and URLs, on moto.
+    pub provisioned: Option<Provisioned>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack").field("provisioned", &self.provisioned).finish()
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A resource prefix unique to this process and call.
+pub fn unique_prefix(name: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("bl-{name}-{}-{n}", std::process::id())
+}
+
+impl Stack {
+    /// Fresh, uniquely named resources on the shared moto server.
+    pub async fn moto(name: &str) -> Stack {
+        let moto = Moto::shared();
+        let config = moto.sdk_config().await;
+        let names = ResourceNames::with_prefix(&unique_prefix(name));
+        let p = ensure(&config, &names).await.expect("provisioning on moto");
+        let requests = RequestCounter::default();
+        let ddb = aws_sdk_dynamodb::Client::new(&config);
+        let log = KinesisLog::new(aws_sdk_kinesis::Client::new(&config), &names.stream, requests.clone());
+        let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone());
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&config), &p.delivery_queue_url, requests.clone());
+        Stack {
+            log: Arc::new(log.clone()),
+            shards: Arc::new(log),
+            store: Arc::new(DynamoStore::new(ddb, &names.events_table, chrono::Duration::days(7), requests.clone())),
+            tenants: Arc::new(tenants.clone()),
+            subscriptions: Arc::new(tenants),
+            queue: Arc::new(queue.clone()),
+            queue_reader: Arc::new(queue),
+            requests,
+            provisioned: Some(p),
+        }
+    }
+
+    /// The same wiring on in-memory adapters.
+    pub fn memory() -> Stack {
+        let requests = RequestCounter::default();
+        let log = MemoryLog::new(requests.clone());
+        let tenants = MemoryTenants::new(requests.clone());
+        let queue = MemoryQueue::new(Duration::from_secs(60), requests.clone());
+        Stack {
+            log: Arc::new(log.clone()),
+            shards: Arc::new(log),
+            store: Arc::new(MemoryStore::new(requests.clone())),
+            tenants: Arc::new(tenants.clone()),
+            subscriptions: Arc::new(tenants),
+            queue: Arc::new(queue.clone()),
+            queue_reader: Arc::new(queue),
+            requests,
+            provisioned: None,
+        }
+    }
+
+    /// ingest's dependencies on this stack.
+    pub fn ingest(&self) -> Ingest {
+        Ingest {
+            log: self.log.clone(),
+            auth: Authenticator::new(self.tenants.clone(), Duration::from_secs(60)),
+            limits: burstline::validate::Limits::default(),
+            retry: RetryPolicy {
+                attempts: 3,
+                first_delay: Duration::from_millis(1),
+            },
+        }
+    }
+
+    /// fanout's dependencies on this stack.
+    pub fn fanout(&self) -> Fanout {
+        Fanout {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            directory: Directory::new(self.subscriptions.clone(), Duration::from_secs(10)),
+        }
+    }
+}
