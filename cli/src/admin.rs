@@ -20,7 +20,12 @@ pub struct AdminArgs {
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     aws_endpoint: Option<String>,
     /// Tenants table (the stack output `TenantsTable`).
-    #[arg(long, global = true, env = "TENANTS_TABLE", default_value = "burstline-tenants")]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTS_TABLE",
+        default_value = "burstline-tenants"
+    )]
     tenants_table: String,
     #[command(subcommand)]
     command: AdminCommand,
@@ -75,7 +80,13 @@ enum KeyCommand {
 /// Runs an admin command.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let aws = burstline::aws::load_config(args.aws_endpoint.as_deref()).await;
-    let tenants = || DynamoTenants::new(aws_sdk_dynamodb::Client::new(&aws), &args.tenants_table, RequestCounter::default());
+    let tenants = || {
+        DynamoTenants::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            &args.tenants_table,
+            RequestCounter::default(),
+        )
+    };
     match args.command {
         AdminCommand::Init { prefix } => {
             let p = ensure(&aws, &ResourceNames::with_prefix(&prefix)).await?;
@@ -89,15 +100,21 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let id = TenantId::parse(&id).map_err(|e| anyhow::anyhow!("tenant id {id:?} {e}"))?;
             let mut tenant = Tenant::new(id.clone(), Utc::now());
             tenant.max_streams = max_streams;
-            tenants().create_tenant(&tenant).await.with_context(|| format!("creating tenant {id}"))?;
+            tenants()
+                .create_tenant(&tenant)
+                .await
+                .with_context(|| format!("creating tenant {id}"))?;
             println!("created tenant {id}");
         }
         AdminCommand::Key(KeyCommand::Create { tenant, scopes }) => {
-            let id = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("tenant id {tenant:?} {e}"))?;
+            let id = TenantId::parse(&tenant)
+                .map_err(|e| anyhow::anyhow!("tenant id {tenant:?} {e}"))?;
             let scopes = Scope::parse_list(&scopes).map_err(anyhow::Error::msg)?;
             let store = tenants();
             if store.tenant(&id).await?.is_none() {
-                bail!("tenant {id} does not exist; create it with `burstline admin tenant create {id}`");
+                bail!(
+                    "tenant {id} does not exist; create it with `burstline admin tenant create {id}`"
+                );
             }
             let key = ApiKey::generate()?;
             store
@@ -110,7 +127,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 })
                 .await?;
             let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-            eprintln!("API key for tenant {id} with scopes {}. It is shown only this once:", names.join(","));
+            eprintln!(
+                "API key for tenant {id} with scopes {}. It is shown only this once:",
+                names.join(",")
+            );
             println!("{}", key.expose());
         }
     }

@@ -15,13 +15,16 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// Entries beyond this are dropped wholesale; the cache only needs the warm working set.
 const MAX_ENTRIES: usize = 10_000;
 
+/// Cached lookups: when each was made, and what it found.
+type KeyCache = HashMap<KeyHash, (Instant, Option<KeyRecord>)>;
+
 /// Checks keys against the tenant store, caching lookups for `ttl`. Revoking a key therefore
 /// takes up to `ttl` to reach warm functions.
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn TenantStore>,
     ttl: Duration,
-    cache: Arc<Mutex<HashMap<KeyHash, (Instant, Option<KeyRecord>)>>>,
+    cache: Arc<Mutex<KeyCache>>,
 }
 
 impl std::fmt::Debug for Authenticator {

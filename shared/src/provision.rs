@@ -144,13 +144,12 @@ async fn ensure_stream(client: &aws_sdk_kinesis::Client, name: &str) -> Result<S
             .shard_count(1)
             .send()
             .await;
-        if let Err(e) = created {
-            if !e
+        if let Err(e) = created
+            && !e
                 .as_service_error()
                 .is_some_and(|s| s.is_resource_in_use_exception())
-            {
-                return Err(sdk_error("CreateStream", e));
-            }
+        {
+            return Err(sdk_error("CreateStream", e));
         }
     }
     for _ in 0..100 {
@@ -160,10 +159,10 @@ async fn ensure_stream(client: &aws_sdk_kinesis::Client, name: &str) -> Result<S
             .send()
             .await
             .map_err(|e| sdk_error("DescribeStreamSummary", e))?;
-        if let Some(d) = out.stream_description_summary() {
-            if d.stream_status() == &StreamStatus::Active {
-                return Ok(d.stream_arn().to_owned());
-            }
+        if let Some(d) = out.stream_description_summary()
+            && d.stream_status() == &StreamStatus::Active
+        {
+            return Ok(d.stream_arn().to_owned());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -164,7 +164,8 @@ impl Packer {
                     && self.bytes + bytes + size <= MAX_TRANSACTION_BYTES;
                 // An empty transaction always takes one event: a single event is far below
                 // the byte limit (data is capped at 350 KiB), so this cannot overflow.
-                if !fits && !(taken.is_empty() && self.current.is_empty()) {
+                let first_in_empty_tx = taken.is_empty() && self.current.is_empty();
+                if !fits && !first_in_empty_tx {
                     break;
                 }
                 bytes += size;

@@ -159,14 +159,14 @@ fn parse_one(
         };
         return Err(ApiError::invalid(path(unknown), message));
     }
-    if let Some(claimed) = obj.remove("tenant_id") {
-        if claimed.as_str() != Some(tenant.as_str()) {
-            return Err(ApiError::forbidden(
-                "tenant_mismatch",
-                "tenant_id does not match the API key's tenant",
-            )
-            .at(path("tenant_id")));
-        }
+    if let Some(claimed) = obj.remove("tenant_id")
+        && claimed.as_str() != Some(tenant.as_str())
+    {
+        return Err(ApiError::forbidden(
+            "tenant_mismatch",
+            "tenant_id does not match the API key's tenant",
+        )
+        .at(path("tenant_id")));
     }
     let event_type = required_str(&mut obj, "type", &path)?;
     let event_type =

@@ -100,10 +100,12 @@ impl EventStore for FaultyStore {
         self.1.after("head", self.0.head(key).await)
     }
     async fn events(&self, key: &TaskKey, after: Seq, limit: usize) -> Result<Vec<Envelope>> {
-        self.1.after("events", self.0.events(key, after, limit).await)
+        self.1
+            .after("events", self.0.events(key, after, limit).await)
     }
     async fn find_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<(TaskId, Seq)>> {
-        self.1.after("find_event", self.0.find_event(tenant, id).await)
+        self.1
+            .after("find_event", self.0.find_event(tenant, id).await)
     }
 }
 
@@ -117,7 +119,8 @@ impl DeliveryQueue for FaultyQueue {
 #[async_trait]
 impl SubscriptionStore for FaultySubscriptions {
     async fn subscriptions(&self, tenant: &TenantId) -> Result<Option<Vec<Subscription>>> {
-        self.1.after("subscriptions", self.0.subscriptions(tenant).await)
+        self.1
+            .after("subscriptions", self.0.subscriptions(tenant).await)
     }
     async fn put_subscription(&self, tenant: &TenantId, s: &Subscription) -> Result<()> {
         self.0.put_subscription(tenant, s).await

@@ -17,7 +17,11 @@ use std::time::Duration;
 /// Creates `tenant` with a key holding `scopes`.
 pub async fn tenant_with_key(stack: &Stack, tenant: &str, scopes: &[Scope]) -> ApiKey {
     let id = TenantId::parse(tenant).unwrap();
-    stack.tenants.create_tenant(&Tenant::new(id.clone(), chrono::Utc::now())).await.unwrap();
+    stack
+        .tenants
+        .create_tenant(&Tenant::new(id.clone(), chrono::Utc::now()))
+        .await
+        .unwrap();
     let key = ApiKey::generate().unwrap();
     stack
         .tenants
@@ -37,7 +41,10 @@ pub async fn tenant_with_key(stack: &Stack, tenant: &str, scopes: &[Scope]) -> A
 pub async fn subscribe(stack: &Stack, tenant: &str, filters: &[&str]) -> EndpointId {
     let sub = Subscription {
         endpoint_id: EndpointId::generate(),
-        filters: filters.iter().map(|f| EventFilter::parse(f).unwrap()).collect(),
+        filters: filters
+            .iter()
+            .map(|f| EventFilter::parse(f).unwrap())
+            .collect(),
         enabled: true,
     };
     stack
@@ -50,7 +57,9 @@ pub async fn subscribe(stack: &Stack, tenant: &str, filters: &[&str]) -> Endpoin
 
 /// A Function URL request as lambda_http hands it to the handler.
 pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
-    let mut builder = lambda_http::http::Request::builder().method(method).uri(format!("https://ingest.example{path}"));
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://ingest.example{path}"));
     for (k, v) in headers {
         builder = builder.header(*k, *v);
     }
@@ -63,7 +72,10 @@ pub fn post_events(key: &ApiKey, body: &Value) -> Request {
     request(
         "POST",
         "/v1/events",
-        &[("authorization", &auth), ("content-type", "application/json")],
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
         body.to_string().as_bytes(),
     )
 }
@@ -72,7 +84,13 @@ pub fn post_events(key: &ApiKey, body: &Value) -> Request {
 pub fn burst(task: &str, n: usize) -> Value {
     let events: Vec<Value> = (1..=n)
         .map(|i| {
-            let ty = if i == n { "task.completed" } else if i % 3 == 0 { "reasoning.step" } else { "tool_call.completed" };
+            let ty = if i == n {
+                "task.completed"
+            } else if i % 3 == 0 {
+                "reasoning.step"
+            } else {
+                "tool_call.completed"
+            };
             serde_json::json!({"type": ty, "task_id": task, "data": {"i": i}})
         })
         .collect();
@@ -80,7 +98,10 @@ pub fn burst(task: &str, n: usize) -> Value {
 }
 
 /// A Kinesis driver over the stack's stream.
-pub fn driver(stack: &Stack, batch_size: usize) -> KinesisDriver<std::sync::Arc<dyn burstline::log::ShardReader>> {
+pub fn driver(
+    stack: &Stack,
+    batch_size: usize,
+) -> KinesisDriver<std::sync::Arc<dyn burstline::log::ShardReader>> {
     KinesisDriver::new(
         stack.shards.clone(),
         KinesisMapping {
@@ -125,7 +146,11 @@ pub async fn stored(stack: &Stack, key: &TaskKey) -> Vec<Envelope> {
 pub async fn drain_jobs(stack: &Stack) -> Vec<DeliveryJob> {
     let mut jobs = Vec::new();
     loop {
-        let msgs = stack.queue_reader.receive(10, Duration::ZERO).await.unwrap();
+        let msgs = stack
+            .queue_reader
+            .receive(10, Duration::ZERO)
+            .await
+            .unwrap();
         if msgs.is_empty() {
             return jobs;
         }

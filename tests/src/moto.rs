@@ -59,7 +59,10 @@ impl Moto {
                     Err(e) => last_error = e,
                 }
             }
-            panic!("could not start moto ({}): {last_error}. Run `make venv`.", python().display());
+            panic!(
+                "could not start moto ({}): {last_error}. Run `make venv`.",
+                python().display()
+            );
         })
     }
 

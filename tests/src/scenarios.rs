@@ -22,7 +22,12 @@ async fn ingest_ok(stack: &Stack, key: &burstline::apikey::ApiKey, body: &Value)
     let resp = ingest::handle(&stack.ingest(), post_events(key, body)).await;
     assert_eq!(resp.status(), 202, "{:?}", resp.body());
     let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
-    v["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Everything in the stream, read back in order.
@@ -41,11 +46,15 @@ pub async fn end_to_end(stack: Stack) {
     // Interleave bursts of three tasks, as concurrent agents would.
     for round in 0..3 {
         for t in ["run-a", "run-b", "run-c"] {
-            let body = if round == 2 { burst(t, 7) } else {
+            let body = if round == 2 {
+                burst(t, 7)
+            } else {
                 let evs: Vec<Value> = (0..6).map(|i| json!({"type":"tool_call.started","task_id":t,"data":{"r":round,"i":i}})).collect();
                 json!({ "events": evs })
             };
-            ids.entry(t).or_default().extend(ingest_ok(&stack, &key, &body).await);
+            ids.entry(t)
+                .or_default()
+                .extend(ingest_ok(&stack, &key, &body).await);
         }
     }
     let stats = drain(&stack, &stack.fanout(), 25).await;
@@ -70,7 +79,11 @@ pub async fn end_to_end(stack: Stack) {
                 .flat_map(|j| j.events.iter().map(|r| r.seq.0))
                 .collect();
             let unique: BTreeSet<u64> = refs.iter().copied().collect();
-            assert_eq!(refs.len(), want, "{t}: one job ref per event for {endpoint}");
+            assert_eq!(
+                refs.len(),
+                want,
+                "{t}: one job ref per event for {endpoint}"
+            );
             assert_eq!(unique.len(), want);
         }
         // Every ref names the stored event at its seq.
@@ -102,7 +115,11 @@ pub async fn redelivery_is_idempotent(stack: Stack) {
     let events = stored(&stack, &task("acme", "run-1")).await;
     assert_eq!(events.len(), 20);
     assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
-    assert_eq!(drain_jobs(&stack).await.len(), 1, "the replays enqueued no new jobs");
+    assert_eq!(
+        drain_jobs(&stack).await.len(),
+        1,
+        "the replays enqueued no new jobs"
+    );
 }
 
 /// A producer resubmitting the same event ids (e.g. after a timeout) gets one event each.
@@ -119,14 +136,23 @@ pub async fn resubmission_is_idempotent(stack: Stack) {
     ]});
     ingest_ok(&stack, &key, &again).await;
     // The same id under another task of the tenant is still the same event.
-    ingest_ok(&stack, &key, &json!({"id":"p-1","type":"x","task_id":"run-2"})).await;
+    ingest_ok(
+        &stack,
+        &key,
+        &json!({"id":"p-1","type":"x","task_id":"run-2"}),
+    )
+    .await;
     drain(&stack, &stack.fanout(), 100).await;
     let events = stored(&stack, &task("acme", "run-1")).await;
     let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
     assert_eq!(ids, ["p-1", "p-2", "p-3", "p-4", "p-5", "p-6"]);
     assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
     assert!(stored(&stack, &task("acme", "run-2")).await.is_empty());
-    let found = stack.store.find_event(&"acme".parse().unwrap(), &"p-6".parse().unwrap()).await.unwrap();
+    let found = stack
+        .store
+        .find_event(&"acme".parse().unwrap(), &"p-6".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(found, Some(("run-1".parse().unwrap(), Seq(6))));
 }
 
@@ -143,15 +169,26 @@ where
         subscribe(stack, "acme", &["*"]).await;
         let mut submitted: HashMap<&str, Vec<String>> = HashMap::new();
         for (t, n) in [("long", 20), ("other", 5), ("long", 20), ("long", 15)] {
-            let body = if t == "long" && submitted.get("long").map_or(0, Vec::len) == 40 { burst(t, n) } else {
+            let body = if t == "long" && submitted.get("long").map_or(0, Vec::len) == 40 {
+                burst(t, n)
+            } else {
                 json!({"events": (0..n).map(|i| json!({"type":"token.delta","task_id":t,"data":{"i":i}})).collect::<Vec<_>>()})
             };
-            submitted.entry(t).or_default().extend(ingest_ok(stack, &key, &body).await);
+            submitted
+                .entry(t)
+                .or_default()
+                .extend(ingest_ok(stack, &key, &body).await);
         }
         let deps = Fanout {
             store: Arc::new(FaultyStore(stack.store.clone(), faults.clone())),
             queue: Arc::new(FaultyQueue(stack.queue.clone(), faults.clone())),
-            directory: Directory::new(Arc::new(FaultySubscriptions(stack.subscriptions.clone(), faults.clone())), Duration::from_secs(10)),
+            directory: Directory::new(
+                Arc::new(FaultySubscriptions(
+                    stack.subscriptions.clone(),
+                    faults.clone(),
+                )),
+                Duration::from_secs(10),
+            ),
         };
         let stats = drain(stack, &deps, 25).await;
         (submitted, stats)
@@ -162,7 +199,11 @@ where
     let (_, stats) = scenario(&stack, clean.clone()).await;
     assert_eq!(stats.function_errors, 0);
     let calls = clean.calls();
-    assert!(calls >= 8, "expected several calls, got {:?}", clean.call_log());
+    assert!(
+        calls >= 8,
+        "expected several calls, got {:?}",
+        clean.call_log()
+    );
     let mut points = 0;
     for n in 1..=calls {
         for kind in [FaultKind::Crash, FaultKind::Error] {
@@ -180,13 +221,26 @@ where
                 assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
                 for e in &events {
                     let has_job = jobs.iter().any(|j| {
-                        j.task_id == e.task_id && j.events.iter().any(|r| r.seq == e.seq && r.id == e.id)
+                        j.task_id == e.task_id
+                            && j.events.iter().any(|r| r.seq == e.seq && r.id == e.id)
                     });
-                    assert!(has_job, "no job for {t} seq {} after {kind:?} at call {n}", e.seq);
+                    assert!(
+                        has_job,
+                        "no job for {t} seq {} after {kind:?} at call {n}",
+                        e.seq
+                    );
                 }
             }
-            let head = stack.store.head(&task("acme", "long")).await.unwrap().unwrap();
-            assert_eq!((head.last_seq, head.status), (Seq(55), TaskStatus::Completed));
+            let head = stack
+                .store
+                .head(&task("acme", "long"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (head.last_seq, head.status),
+                (Seq(55), TaskStatus::Completed)
+            );
         }
     }
     points
@@ -200,29 +254,56 @@ pub async fn poison_records_are_skipped(stack: Stack) {
     stack
         .log
         .put(&[
-            LogRecord { partition_key: "acme/run-1".into(), data: b"\x00garbage".to_vec() },
-            LogRecord { partition_key: "ghost/t".into(), data: ghost.to_string().into_bytes() },
+            LogRecord {
+                partition_key: "acme/run-1".into(),
+                data: b"\x00garbage".to_vec(),
+            },
+            LogRecord {
+                partition_key: "ghost/t".into(),
+                data: ghost.to_string().into_bytes(),
+            },
         ])
         .await
         .unwrap();
-    ingest_ok(&stack, &key, &json!({"type":"late.event","task_id":"run-1"})).await;
+    ingest_ok(
+        &stack,
+        &key,
+        &json!({"type":"late.event","task_id":"run-1"}),
+    )
+    .await;
     let records = stream_records(&stack).await;
     let shard = stack.shards.shards().await.unwrap().remove(0);
-    let out = fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records, "arn")).await;
+    let out =
+        fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records, "arn")).await;
     assert_eq!(out.poison, 2);
     assert_eq!(out.stored, 4);
     assert!(out.response.batch_item_failures.is_empty());
     assert_eq!(stored(&stack, &task("acme", "run-1")).await.len(), 4);
 }
 
+/// One bad request: name, headers, body, and the expected status, code and field.
+type BadCase<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    Vec<u8>,
+    u16,
+    &'a str,
+    Option<&'a str>,
+);
+
 /// Every bad input gets its status, code and field, and writes nothing.
 pub async fn bad_input_matrix(stack: Stack) {
     let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
     let auth = format!("Bearer {}", key.expose());
-    let json_headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let json_headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
     let big = "x".repeat(70 * 1024);
-    let too_many: Vec<Value> = (0..501).map(|_| json!({"type":"a","task_id":"t"})).collect();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str, Option<&str>)> = vec![
+    let too_many: Vec<Value> = (0..501)
+        .map(|_| json!({"type":"a","task_id":"t"}))
+        .collect();
+    let cases: Vec<BadCase<'_>> = vec![
         ("malformed", json_headers.to_vec(), b"{\"type\":".to_vec(), 400, "malformed_json", None),
         ("not an object", json_headers.to_vec(), b"[]".to_vec(), 400, "malformed_json", None),
         ("text/plain", vec![("authorization", auth.as_str()), ("content-type", "text/plain")], b"{}".to_vec(), 415, "unsupported_media_type", None),
@@ -240,30 +321,61 @@ pub async fn bad_input_matrix(stack: Stack) {
         ("unknown key", vec![("authorization", "Bearer bl_00000000000000000000000000000000"), ("content-type", "application/json")], br#"{"type":"a","task_id":"t"}"#.to_vec(), 401, "unauthorized", None),
     ];
     for (name, headers, body, status, code, field) in cases {
-        let resp = ingest::handle(&stack.ingest(), request("POST", "/v1/events", &headers, &body)).await;
+        let resp = ingest::handle(
+            &stack.ingest(),
+            request("POST", "/v1/events", &headers, &body),
+        )
+        .await;
         assert_eq!(resp.status(), status, "{name}");
         assert_eq!(resp.headers()["content-type"], "application/json", "{name}");
         let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
         assert_eq!(v["error"]["code"], code, "{name}: {v}");
         assert_eq!(v["error"]["field"].as_str(), field, "{name}: {v}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{name}"
+        );
     }
-    let resp = ingest::handle(&stack.ingest(), request("GET", "/v1/events", &json_headers, b"")).await;
+    let resp = ingest::handle(
+        &stack.ingest(),
+        request("GET", "/v1/events", &json_headers, b""),
+    )
+    .await;
     assert_eq!(resp.status(), 405);
-    let resp = ingest::handle(&stack.ingest(), request("POST", "/v1/other", &json_headers, b"{}")).await;
+    let resp = ingest::handle(
+        &stack.ingest(),
+        request("POST", "/v1/other", &json_headers, b"{}"),
+    )
+    .await;
     assert_eq!(resp.status(), 404);
-    assert!(stream_records(&stack).await.is_empty(), "bad input wrote nothing");
+    assert!(
+        stream_records(&stack).await.is_empty(),
+        "bad input wrote nothing"
+    );
 }
 
 /// A key acts only within its tenant and scopes.
 pub async fn cross_tenant_is_refused(stack: Stack) {
     let a = tenant_with_key(&stack, "tenant-a", &[Scope::Ingest]).await;
     let b_stream_only = tenant_with_key(&stack, "tenant-b", &[Scope::Stream]).await;
-    let resp = ingest::handle(&stack.ingest(), post_events(&a, &json!({"type":"x","task_id":"shared","tenant_id":"tenant-b"}))).await;
+    let resp = ingest::handle(
+        &stack.ingest(),
+        post_events(
+            &a,
+            &json!({"type":"x","task_id":"shared","tenant_id":"tenant-b"}),
+        ),
+    )
+    .await;
     assert_eq!(resp.status(), 403);
     let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     assert_eq!(v["error"]["code"], "tenant_mismatch");
-    let resp = ingest::handle(&stack.ingest(), post_events(&b_stream_only, &json!({"type":"x","task_id":"shared"}))).await;
+    let resp = ingest::handle(
+        &stack.ingest(),
+        post_events(&b_stream_only, &json!({"type":"x","task_id":"shared"})),
+    )
+    .await;
     assert_eq!(resp.status(), 403);
     assert!(stream_records(&stack).await.is_empty());
     // A's events for a task id that B also uses stay A's.
@@ -271,7 +383,14 @@ pub async fn cross_tenant_is_refused(stack: Stack) {
     drain(&stack, &stack.fanout(), 100).await;
     assert_eq!(stored(&stack, &task("tenant-a", "shared")).await.len(), 1);
     assert!(stored(&stack, &task("tenant-b", "shared")).await.is_empty());
-    assert!(stack.store.head(&task("tenant-b", "shared")).await.unwrap().is_none());
+    assert!(
+        stack
+            .store
+            .head(&task("tenant-b", "shared"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// A 20-event burst of one task costs a handful of AWS requests in fanout.
@@ -282,9 +401,14 @@ pub async fn burst_request_budget(stack: Stack) -> u64 {
     let records = stream_records(&stack).await;
     let shard = stack.shards.shards().await.unwrap().remove(0);
     stack.requests.reset();
-    let out = fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records, "arn")).await;
+    let out =
+        fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records, "arn")).await;
     assert_eq!(out.stored, 20);
     let total = stack.requests.total();
-    assert!(total <= 5, "fanout made {total} requests: {:?}", stack.requests.snapshot());
+    assert!(
+        total <= 5,
+        "fanout made {total} requests: {:?}",
+        stack.requests.snapshot()
+    );
     total
 }

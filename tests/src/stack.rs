@@ -50,7 +50,9 @@ pub struct Stack {
 
 impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stack").field("provisioned", &self.provisioned).finish()
+        f.debug_struct("Stack")
+            .field("provisioned", &self.provisioned)
+            .finish()
     }
 }
 
@@ -71,13 +73,26 @@ impl Stack {
         let p = ensure(&config, &names).await.expect("provisioning on moto");
         let requests = RequestCounter::default();
         let ddb = aws_sdk_dynamodb::Client::new(&config);
-        let log = KinesisLog::new(aws_sdk_kinesis::Client::new(&config), &names.stream, requests.clone());
+        let log = KinesisLog::new(
+            aws_sdk_kinesis::Client::new(&config),
+            &names.stream,
+            requests.clone(),
+        );
         let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone());
-        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&config), &p.delivery_queue_url, requests.clone());
+        let queue = SqsQueue::new(
+            aws_sdk_sqs::Client::new(&config),
+            &p.delivery_queue_url,
+            requests.clone(),
+        );
         Stack {
             log: Arc::new(log.clone()),
             shards: Arc::new(log),
-            store: Arc::new(DynamoStore::new(ddb, &names.events_table, chrono::Duration::days(7), requests.clone())),
+            store: Arc::new(DynamoStore::new(
+                ddb,
+                &names.events_table,
+                chrono::Duration::days(7),
+                requests.clone(),
+            )),
             tenants: Arc::new(tenants.clone()),
             subscriptions: Arc::new(tenants),
             queue: Arc::new(queue.clone()),

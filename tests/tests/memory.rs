@@ -63,7 +63,10 @@ async fn partial_stream_failure_is_503_with_the_rejected_events() {
     assert!(resp.headers().contains_key("retry-after"));
     let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     assert_eq!(v["error"]["code"], "stream_unavailable");
-    assert_eq!(v["accepted"], json!([{"index":0,"id":"e-1","task_id":"t"},{"index":2,"id":"e-3","task_id":"t"}]));
+    assert_eq!(
+        v["accepted"],
+        json!([{"index":0,"id":"e-1","task_id":"t"},{"index":2,"id":"e-3","task_id":"t"}])
+    );
     assert_eq!(v["rejected"], json!([{"index":1,"id":"e-2","task_id":"t"}]));
     assert_eq!(log.len(), 2);
 }

@@ -74,6 +74,7 @@ struct TaskWork {
 /// - If a task cannot be committed (throttling, outage, persistent contention), the response
 ///   reports the lowest sequence number among such tasks' records; Lambda checkpoints before it
 ///   and retries from there, and the replay skips whatever was already committed.
+///
 /// Failures are reported per record, so the handler itself never fails: a crash or timeout
 /// is the only whole-batch error Lambda sees, and the replay is idempotent.
 pub async fn handle(deps: &Fanout, event: KinesisEvent) -> KinesisEventResponse {

@@ -6,7 +6,7 @@
 //! - [`decode`]: Kinesis record → [`burstline::sequence::Incoming`], or a poison verdict.
 //! - [`directory`]: per-tenant subscriptions with a short cache for warm invocations.
 //! - [`handler`]: [`handle`], the batch contract, and the decide/act loop.
-//! - [`error`]: [`FanoutError`].
+//! - [`error`]: the crate's error type, [`FanoutError`].
 
 pub mod config;
 pub mod decode;

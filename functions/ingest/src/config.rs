@@ -64,7 +64,10 @@ mod tests {
             _ => None,
         };
         let c = IngestConfig::from_env(&env).unwrap();
-        assert_eq!(c.limits.max_data_bytes, burstline::validate::HARD_MAX_DATA_BYTES);
+        assert_eq!(
+            c.limits.max_data_bytes,
+            burstline::validate::HARD_MAX_DATA_BYTES
+        );
         assert_eq!(c.limits.max_events, 500);
         assert_eq!(c.put_attempts, 4);
     }

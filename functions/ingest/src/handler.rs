@@ -29,7 +29,9 @@ pub struct Ingest {
 
 impl std::fmt::Debug for Ingest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingest").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("Ingest")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,25 +51,44 @@ pub async fn handle(deps: &Ingest, request: Request) -> Response<Body> {
 
 async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiError> {
     if request.uri().path().trim_end_matches('/') != "/v1/events" {
-        return Err(ApiError::not_found("no such route; events are posted to /v1/events"));
+        return Err(ApiError::not_found(
+            "no such route; events are posted to /v1/events",
+        ));
     }
     if request.method() != Method::POST {
         return Err(ApiError::new(405, "method_not_allowed", "use POST"));
     }
     let headers = request.headers();
-    let key = deps.auth.authenticate(header_str(headers, header::AUTHORIZATION), Scope::Ingest).await?;
+    let key = deps
+        .auth
+        .authenticate(header_str(headers, header::AUTHORIZATION), Scope::Ingest)
+        .await?;
     tracing::Span::current().record("tenant_id", key.tenant_id.as_str());
     check_content_type(header_str(headers, header::CONTENT_TYPE))?;
-    let events = parse_events(request.body().as_ref(), &key.tenant_id, &deps.limits, Utc::now())?;
+    let events = parse_events(
+        request.body().as_ref(),
+        &key.tenant_id,
+        &deps.limits,
+        Utc::now(),
+    )?;
     let published = publish(deps.log.as_ref(), &records(&events), deps.retry).await;
     if published.all_accepted() {
         info!(events = events.len(), "events accepted");
         let list: Vec<Value> = events.iter().map(summary).collect();
-        return Ok(json_response(StatusCode::ACCEPTED, &json!({ "events": list })));
+        return Ok(json_response(
+            StatusCode::ACCEPTED,
+            &json!({ "events": list }),
+        ));
     }
-    let (accepted, rejected): (Vec<_>, Vec<_>) =
-        events.iter().enumerate().partition(|(i, _)| published.accepted[*i]);
-    warn!(accepted = accepted.len(), rejected = rejected.len(), "stream rejected events");
+    let (accepted, rejected): (Vec<_>, Vec<_>) = events
+        .iter()
+        .enumerate()
+        .partition(|(i, _)| published.accepted[*i]);
+    warn!(
+        accepted = accepted.len(),
+        rejected = rejected.len(),
+        "stream rejected events"
+    );
     let mut body = ApiError::new(
         503,
         "stream_unavailable",
@@ -81,7 +102,9 @@ async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiEr
     body["accepted"] = accepted.iter().map(|(i, e)| indexed(*i, e)).collect();
     body["rejected"] = rejected.iter().map(|(i, e)| indexed(*i, e)).collect();
     let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
-    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     Ok(response)
 }
 
@@ -100,9 +123,10 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 

@@ -5,7 +5,7 @@
 //! - [`config`]: `IngestConfig`, read once from the environment.
 //! - [`publish`]: writing records with retries of partial failures.
 //! - [`handler`]: [`handle`], routing, auth and the responses.
-//! - [`error`]: [`IngestError`].
+//! - [`error`]: the crate's error type, [`IngestError`].
 
 pub mod config;
 pub mod error;

@@ -15,9 +15,17 @@ async fn main() -> Result<(), Error> {
     let config = IngestConfig::from_env(&burstline::config::process_env)?;
     let aws = burstline::aws::load_config(None).await;
     let requests = RequestCounter::default();
-    let tenants = DynamoTenants::new(aws_sdk_dynamodb::Client::new(&aws), &config.tenants_table, requests.clone());
+    let tenants = DynamoTenants::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        &config.tenants_table,
+        requests.clone(),
+    );
     let deps = Ingest {
-        log: Arc::new(KinesisLog::new(aws_sdk_kinesis::Client::new(&aws), &config.stream_name, requests)),
+        log: Arc::new(KinesisLog::new(
+            aws_sdk_kinesis::Client::new(&aws),
+            &config.stream_name,
+            requests,
+        )),
         auth: Authenticator::new(Arc::new(tenants), config.key_cache),
         limits: config.limits,
         retry: RetryPolicy {
@@ -25,5 +33,8 @@ async fn main() -> Result<(), Error> {
             ..RetryPolicy::default()
         },
     };
-    run(service_fn(async |request: Request| Ok::<_, Error>(ingest::handle(&deps, request).await))).await
+    run(service_fn(async |request: Request| {
+        Ok::<_, Error>(ingest::handle(&deps, request).await)
+    }))
+    .await
 }

@@ -111,7 +111,11 @@ mod tests {
         log.reject_when(|call, r| call == 0 && r.data[0] % 2 == 1);
         let out = publish(&log, &recs(6), RetryPolicy::default()).await;
         assert!(out.all_accepted());
-        let order: Vec<String> = log.records().iter().map(|r| String::from_utf8(r.data.clone()).unwrap()).collect();
+        let order: Vec<String> = log
+            .records()
+            .iter()
+            .map(|r| String::from_utf8(r.data.clone()).unwrap())
+            .collect();
         assert_eq!(order, ["0", "2", "4", "1", "3", "5"]);
     }
 

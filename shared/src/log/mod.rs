@@ -83,7 +83,12 @@ impl<T: ShardReader + ?Sized> ShardReader for std::sync::Arc<T> {
     async fn shards(&self) -> Result<Vec<String>> {
         (**self).shards().await
     }
-    async fn read(&self, shard: &str, after: Option<&str>, limit: usize) -> Result<Vec<StoredRecord>> {
+    async fn read(
+        &self,
+        shard: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
         (**self).read(shard, after, limit).await
     }
 }
