@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 /// At most this many events per job, keeping SQS messages far below 256 KB.
 pub const MAX_EVENTS_PER_JOB: usize = 100;
+/// Jobs are bundled into SQS messages of at most this many bytes, so ten fit one
+/// `SendMessageBatch` (256 KiB) in the common case.
+pub const MAX_MESSAGE_BYTES: usize = 24 * 1024;
 
 /// A reference to one stored event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +56,53 @@ impl DeliveryJob {
     pub fn task_key(&self) -> TaskKey {
         TaskKey::new(self.tenant_id.clone(), self.task_id.clone())
     }
+}
+
+/// The SQS message body: jobs of one endpoint, each handled (and retried) on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    /// The jobs, in enqueue order.
+    pub jobs: Vec<DeliveryJob>,
+}
+
+/// Bundles jobs into message bodies: one endpoint per message, in order, each body at most
+/// [`MAX_MESSAGE_BYTES`] unless a single job is larger. Bundling is what keeps a burst across
+/// many tasks to about one `SendMessageBatch` per fanout batch.
+pub fn pack_messages(jobs: &[DeliveryJob]) -> Vec<String> {
+    let mut by_endpoint: Vec<(&EndpointId, Vec<String>)> = Vec::new();
+    for job in jobs {
+        let json = serde_json::to_string(job).unwrap_or_default();
+        match by_endpoint
+            .iter_mut()
+            .find(|(ep, _)| *ep == &job.endpoint_id)
+        {
+            Some((_, list)) => list.push(json),
+            None => by_endpoint.push((&job.endpoint_id, vec![json])),
+        }
+    }
+    let mut bodies = Vec::new();
+    for (_, list) in by_endpoint {
+        let mut current: Vec<String> = Vec::new();
+        let mut size = 0;
+        for json in list {
+            if !current.is_empty() && size + json.len() + 1 > MAX_MESSAGE_BYTES {
+                bodies.push(format!("{{\"jobs\":[{}]}}", current.join(",")));
+                current.clear();
+                size = 0;
+            }
+            size += json.len() + 1;
+            current.push(json);
+        }
+        if !current.is_empty() {
+            bodies.push(format!("{{\"jobs\":[{}]}}", current.join(",")));
+        }
+    }
+    bodies
+}
+
+/// Decodes a message body into its jobs.
+pub fn unpack_message(body: &str) -> Result<Vec<DeliveryJob>, serde_json::Error> {
+    serde_json::from_str::<JobMessage>(body).map(|m| m.jobs)
 }
 
 /// The jobs a plan needs: per enabled endpoint whose filters match, the matching events in
@@ -144,6 +194,16 @@ mod tests {
         assert!(
             jobs.iter()
                 .all(|j| j.through == StreamPosition::new("s0", "150"))
+        );
+        let many: Vec<DeliveryJob> = (0..40).map(|_| jobs[0].clone()).collect();
+        let bodies = pack_messages(&many);
+        assert!(bodies.len() > 1 && bodies.iter().all(|b| b.len() <= MAX_MESSAGE_BYTES));
+        assert_eq!(
+            bodies
+                .iter()
+                .map(|b| unpack_message(b).unwrap().len())
+                .sum::<usize>(),
+            40
         );
         let seqs: Vec<u64> = jobs[0].events.iter().map(|r| r.seq.0).collect();
         assert_eq!(seqs, (1..=100).collect::<Vec<_>>());

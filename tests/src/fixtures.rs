@@ -155,7 +155,7 @@ pub async fn drain_jobs(stack: &Stack) -> Vec<DeliveryJob> {
             return jobs;
         }
         for m in &msgs {
-            jobs.push(serde_json::from_str(&m.body).unwrap());
+            jobs.extend(burstline::job::unpack_message(&m.body).unwrap());
         }
         let handles: Vec<String> = msgs.into_iter().map(|m| m.receipt_handle).collect();
         stack.queue_reader.delete(&handles).await.unwrap();

@@ -138,7 +138,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn deletes_successes_and_leaves_failures() {
         let q = MemoryQueue::new(Duration::from_secs(30), RequestCounter::default());
-        q.enqueue(&[job(1), job(2), job(3)]).await.unwrap();
+        for n in 1..=3 {
+            q.enqueue(&[job(n)]).await.unwrap();
+        }
         let driver = SqsDriver::new(q.clone(), SqsMapping::default());
         let handler = |ev: SqsEvent| async move {
             let mut resp = SqsBatchResponse::default();

@@ -2,7 +2,7 @@
 
 use super::{DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
 use crate::error::{Error, Result};
-use crate::job::DeliveryJob;
+use crate::job::{DeliveryJob, pack_messages};
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
@@ -60,7 +60,8 @@ impl MemoryQueue {
     pub fn jobs(&self) -> Vec<DeliveryJob> {
         self.bodies()
             .iter()
-            .filter_map(|b| serde_json::from_str(b).ok())
+            .filter_map(|b| crate::job::unpack_message(b).ok())
+            .flatten()
             .collect()
     }
 }
@@ -68,10 +69,7 @@ impl MemoryQueue {
 #[async_trait]
 impl DeliveryQueue for MemoryQueue {
     async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()> {
-        let bodies = jobs
-            .iter()
-            .map(|j| serde_json::to_string(j).map_err(|e| Error::Internal(e.to_string())))
-            .collect::<Result<Vec<_>>>()?;
+        let bodies = pack_messages(jobs);
         for range in send_batches(&bodies) {
             self.requests.record("sqs:SendMessageBatch");
             let mut inner = self.lock()?;
@@ -158,7 +156,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn unacked_messages_reappear_after_the_visibility_timeout() {
         let q = MemoryQueue::new(Duration::from_secs(30), RequestCounter::default());
-        q.enqueue(&[job(1), job(2)]).await.unwrap();
+        // Separate enqueues make separate messages (one call bundles per endpoint).
+        q.enqueue(&[job(1)]).await.unwrap();
+        q.enqueue(&[job(2)]).await.unwrap();
         let first = q.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(first.len(), 2);
         q.delete(&[first[0].receipt_handle.clone()]).await.unwrap();

@@ -16,7 +16,8 @@ pub const MAX_BYTES_PER_SEND: usize = 256 * 1024;
 /// Enqueuing jobs.
 #[async_trait]
 pub trait DeliveryQueue: Send + Sync {
-    /// Enqueues every job, [`MAX_MESSAGES_PER_SEND`] per request. Entries the service rejects
+    /// Enqueues every job, bundled per endpoint ([`crate::job::pack_messages`]) and sent
+    /// [`MAX_MESSAGES_PER_SEND`] messages per request. Entries the service rejects
     /// are retried; `Ok` means every job is in the queue. On `Err` some may be, so callers
     /// retry the whole call (deliver dedupes by `webhook-id`).
     async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()>;

@@ -3,7 +3,7 @@
 use super::{DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
-use crate::job::DeliveryJob;
+use crate::job::{DeliveryJob, pack_messages};
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -71,10 +71,7 @@ impl SqsQueue {
 #[async_trait]
 impl DeliveryQueue for SqsQueue {
     async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()> {
-        let bodies = jobs
-            .iter()
-            .map(|j| serde_json::to_string(j).map_err(|e| Error::Internal(e.to_string())))
-            .collect::<Result<Vec<_>>>()?;
+        let bodies = pack_messages(jobs);
         for range in send_batches(&bodies) {
             let mut pending: Vec<usize> = range.collect();
             let mut backoff = Duration::from_millis(50);
