@@ -73,11 +73,11 @@ impl Stack {
         let p = ensure(&config, &names).await.expect("provisioning on moto");
         let requests = RequestCounter::default();
         let ddb = aws_sdk_dynamodb::Client::new(&config);
-        let log = KinesisLog::new(
-            aws_sdk_kinesis::Client::new(&config),
-            &names.stream,
-            requests.clone(),
-        );
+        let kinesis = aws_sdk_kinesis::Client::new(&config);
+        let log = KinesisLog::new(kinesis.clone(), &names.stream, requests.clone());
+        // The event-source mapping's reads are Lambda's requests, not the functions': count
+        // them apart so request budgets measure only what the functions do.
+        let reader = KinesisLog::new(kinesis, &names.stream, RequestCounter::default());
         let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone());
         let queue = SqsQueue::new(
             aws_sdk_sqs::Client::new(&config),
@@ -85,8 +85,8 @@ impl Stack {
             requests.clone(),
         );
         Stack {
-            log: Arc::new(log.clone()),
-            shards: Arc::new(log),
+            log: Arc::new(log),
+            shards: Arc::new(reader),
             store: Arc::new(DynamoStore::new(
                 ddb,
                 &names.events_table,

@@ -24,10 +24,11 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
 use std::collections::HashMap;
 
-/// AWS actions this adapter calls, for IAM policies.
+/// IAM actions this adapter needs. A `TransactWriteItems` call is authorised as the
+/// `PutItem`s it contains; `GetItem` serves `head`, `find_event` and the conflict read-back.
 pub const ACTIONS: [&str; 4] = [
     "dynamodb:BatchGetItem",
-    "dynamodb:TransactWriteItems",
+    "dynamodb:PutItem",
     "dynamodb:GetItem",
     "dynamodb:Query",
 ];

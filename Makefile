@@ -1,0 +1,47 @@
+# Burstline. `make test` is exactly what CI runs (.ci/run).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO ?= cargo
+
+.PHONY: help test venv fmt fmt-check clippy unit lint-template bench check clean
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+test: venv fmt-check clippy lint-template unit ## Everything CI checks: format, lints, template lint, all tests (moto included)
+
+venv: $(VENV)/.installed ## Python tools (moto, cfn-lint) in .venv
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint-template: venv ## cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+
+unit: venv ## cargo test: unit, in-memory and moto-backed integration tests
+	@mkdir -p target
+	$(CARGO) test --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+
+check: ## Fast compile check while iterating
+	$(CARGO) check --workspace --all-targets
+
+bench: venv ## Benchmarks (not in CI): prints a table and rewrites BENCHMARKS.md
+	$(CARGO) run --release -p burstline-tests --bin bench -- --moto
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
