@@ -1,27 +1,22 @@
 //! ingest's error type.
 
-/// Failures while publishing to the stream.
-#[derive(Debug, thiserror::Error)]
+/// Why a request's events did not all reach the stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
-    /// Some records were still rejected after every retry.
-    #[error("{rejected} of {total} events were not accepted by the stream")]
-    Partial {
-        /// Events not written.
-        rejected: usize,
-        /// Events in the request.
-        total: usize,
+    /// Kinesis still rejected some records (or failed whole calls) after every retry.
+    /// `accepted[i]` tells whether event `i` of the request is durably in the stream.
+    #[error("{} of {} events were not accepted by the stream", .accepted.iter().filter(|a| !**a).count(), .accepted.len())]
+    NotAccepted {
+        /// Per event, in request order.
+        accepted: Vec<bool>,
     },
-    /// A port failed.
-    #[error(transparent)]
-    Port(#[from] burstline::Error),
 }
 
 impl IngestError {
     /// Whether the client may retry the same request (with the same event ids) later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            IngestError::Partial { .. } => true,
-            IngestError::Port(e) => e.is_retryable(),
+            IngestError::NotAccepted { .. } => true,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The ingest handler: route → authenticate → validate → publish → respond.
 
+use crate::error::IngestError;
 use crate::publish::{RetryPolicy, publish, records};
 use burstline::api_error::ApiError;
 use burstline::apikey::Scope;
@@ -72,18 +73,16 @@ async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiEr
         Utc::now(),
     )?;
     let published = publish(deps.log.as_ref(), &records(&events), deps.retry).await;
-    if published.all_accepted() {
+    let Err(IngestError::NotAccepted { accepted }) = published else {
         info!(events = events.len(), "events accepted");
         let list: Vec<Value> = events.iter().map(summary).collect();
         return Ok(json_response(
             StatusCode::ACCEPTED,
             &json!({ "events": list }),
         ));
-    }
-    let (accepted, rejected): (Vec<_>, Vec<_>) = events
-        .iter()
-        .enumerate()
-        .partition(|(i, _)| published.accepted[*i]);
+    };
+    let (accepted, rejected): (Vec<_>, Vec<_>) =
+        events.iter().enumerate().partition(|(i, _)| accepted[*i]);
     warn!(
         accepted = accepted.len(),
         rejected = rejected.len(),

@@ -1,5 +1,6 @@
 //! Writing events to the log, retrying records that Kinesis rejects.
 
+use crate::error::IngestError;
 use burstline::event::NewEvent;
 use burstline::log::{EventLog, LogRecord, PutResult, put_batches};
 use std::time::Duration;
@@ -22,20 +23,6 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Which events made it: `accepted[i]` is true when event `i` is durably in the stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    /// Per event, in request order.
-    pub accepted: Vec<bool>,
-}
-
-impl Published {
-    /// Whether every event was accepted.
-    pub fn all_accepted(&self) -> bool {
-        self.accepted.iter().all(|a| *a)
-    }
-}
-
 /// Encodes events as Kinesis records keyed by tenant + task.
 pub fn records(events: &[NewEvent]) -> Vec<LogRecord> {
     events
@@ -48,11 +35,16 @@ pub fn records(events: &[NewEvent]) -> Vec<LogRecord> {
 }
 
 /// Puts every record, retrying the rejected ones (and whole failed calls) with backoff.
+/// `Ok` means every record is durably in the stream.
 ///
 /// A record retried after a later record of its task was accepted is sequenced after it:
 /// its acceptance is the retry. Callers resubmitting with the same event ids never create
 /// duplicates, so a 503 is always safe to retry as a whole.
-pub async fn publish(log: &dyn EventLog, records: &[LogRecord], policy: RetryPolicy) -> Published {
+pub async fn publish(
+    log: &dyn EventLog,
+    records: &[LogRecord],
+    policy: RetryPolicy,
+) -> Result<(), IngestError> {
     let mut accepted = vec![false; records.len()];
     let mut pending: Vec<usize> = (0..records.len()).collect();
     let mut delay = policy.first_delay;
@@ -86,7 +78,11 @@ pub async fn publish(log: &dyn EventLog, records: &[LogRecord], policy: RetryPol
         tokio::time::sleep(delay).await;
         delay *= 2;
     }
-    Published { accepted }
+    if accepted.iter().all(|a| *a) {
+        Ok(())
+    } else {
+        Err(IngestError::NotAccepted { accepted })
+    }
 }
 
 #[cfg(test)]
@@ -109,8 +105,9 @@ mod tests {
         let log = MemoryLog::new(RequestCounter::default());
         // The first call rejects every odd record; later calls accept all.
         log.reject_when(|call, r| call == 0 && r.data[0] % 2 == 1);
-        let out = publish(&log, &recs(6), RetryPolicy::default()).await;
-        assert!(out.all_accepted());
+        publish(&log, &recs(6), RetryPolicy::default())
+            .await
+            .unwrap();
         let order: Vec<String> = log
             .records()
             .iter()
@@ -123,8 +120,16 @@ mod tests {
     async fn reports_records_that_never_get_in() {
         let log = MemoryLog::new(RequestCounter::default());
         log.reject_when(|_, r| r.data == b"2");
-        let out = publish(&log, &recs(4), RetryPolicy::default()).await;
-        assert_eq!(out.accepted, [true, true, false, true]);
+        let err = publish(&log, &recs(4), RetryPolicy::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            IngestError::NotAccepted {
+                accepted: vec![true, true, false, true]
+            }
+        );
+        assert!(err.is_retryable());
         assert_eq!(log.len(), 3);
     }
 
@@ -132,8 +137,9 @@ mod tests {
     async fn large_requests_split_into_500_record_calls() {
         let requests = RequestCounter::default();
         let log = MemoryLog::new(requests.clone());
-        let out = publish(&log, &recs(1200), RetryPolicy::default()).await;
-        assert!(out.all_accepted());
+        publish(&log, &recs(1200), RetryPolicy::default())
+            .await
+            .unwrap();
         assert_eq!(requests.total(), 3);
     }
 }
