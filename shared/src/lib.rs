@@ -13,18 +13,22 @@
 //! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
 //!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
 //!   counting).
+//! - Streams: [`stream_token`] (HS256 stream tokens), [`leases`] (the per-tenant stream
+//!   budget, a port), [`clock`] (injected wall time).
 
 pub mod api_error;
 pub mod apikey;
 mod attrs;
 pub mod auth;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod event;
 pub mod head;
 pub mod ids;
 pub mod job;
+pub mod leases;
 pub mod log;
 pub mod mapping;
 pub mod provision;
@@ -32,6 +36,7 @@ pub mod queue;
 pub mod requests;
 pub mod sequence;
 pub mod store;
+pub mod stream_token;
 pub mod subscription;
 pub mod tenant;
 pub mod tenants;
