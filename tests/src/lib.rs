@@ -7,9 +7,12 @@
 //!   or the same wiring on in-memory adapters.
 //! - [`faults`]: port wrappers that crash (panic) or fail after the n-th call.
 //! - [`fixtures`]: tenants, keys, events and HTTP requests.
+//! - [`streams`]: the stream function on a stack, tasks appended directly, a store that hides
+//!   seqs, and an SSE client parsing with `eventsource-stream`.
 
 pub mod faults;
 pub mod fixtures;
 pub mod moto;
 pub mod scenarios;
 pub mod stack;
+pub mod streams;
