@@ -123,7 +123,8 @@ pub async fn append(
     events: &[(&str, Value)],
     created_at: Option<DateTime<Utc>>,
 ) -> Vec<Envelope> {
-    let now = Utc::now();
+    // Envelope times travel with millisecond precision.
+    let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     let mut out = Vec::new();
     // 40 events + 40 id markers + the head fit one transaction.
     for chunk in events.chunks(40) {
@@ -215,10 +216,7 @@ impl Hiding {
 
 #[async_trait]
 impl EventStore for Hiding {
-    async fn heads(
-        &self,
-        keys: &[TaskKey],
-    ) -> burstline::Result<HashMap<TaskKey, TaskHead>> {
+    async fn heads(&self, keys: &[TaskKey]) -> burstline::Result<HashMap<TaskKey, TaskHead>> {
         self.inner.heads(keys).await
     }
     async fn commit(&self, chunks: &[CommitChunk]) -> burstline::Result<()> {
@@ -264,7 +262,9 @@ pub fn bearer(key: &ApiKey) -> String {
     format!("Bearer {}", key.expose())
 }
 
-type Events = Pin<Box<dyn Stream<Item = Result<Event, eventsource_stream::EventStreamError<Infallible>>> + Send>>;
+type Events = Pin<
+    Box<dyn Stream<Item = Result<Event, eventsource_stream::EventStreamError<Infallible>>> + Send>,
+>;
 
 /// A client reading one response: status, headers, parsed events, and every raw chunk with
 /// when it arrived.
@@ -311,7 +311,9 @@ impl SseClient {
 
     /// The next event if one arrives within `wait`; `Err` if none did.
     pub async fn next_within(&mut self, wait: Duration) -> Result<Option<Event>, ()> {
-        tokio::time::timeout(wait, self.next()).await.map_err(|_| ())
+        tokio::time::timeout(wait, self.next())
+            .await
+            .map_err(|_| ())
     }
 
     /// Every remaining event until the response ends.

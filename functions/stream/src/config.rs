@@ -80,19 +80,21 @@ impl StreamConfig {
     /// Reads the configuration, naming the variable at fault.
     pub fn from_env(env: Lookup<'_>) -> Result<Self, Error> {
         let d = StreamSettings::default();
-        let secs = |var, default: Duration| {
-            parsed(env, var, default.as_secs()).map(Duration::from_secs)
-        };
+        let secs =
+            |var, default: Duration| parsed(env, var, default.as_secs()).map(Duration::from_secs);
         let millis = |var, default: Duration| {
-            parsed(env, var, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))
-                .map(Duration::from_millis)
+            parsed(
+                env,
+                var,
+                u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
+            )
+            .map(Duration::from_millis)
         };
-        let token_secret = TokenSecret::new(required(env, "STREAM_TOKEN_SECRET")?).ok_or(
-            Error::Config {
+        let token_secret =
+            TokenSecret::new(required(env, "STREAM_TOKEN_SECRET")?).ok_or(Error::Config {
                 var: "STREAM_TOKEN_SECRET",
                 message: format!("must be at least {MIN_SECRET_BYTES} bytes"),
-            },
-        )?;
+            })?;
         Ok(Self {
             events_table: required(env, "EVENTS_TABLE")?,
             tenants_table: required(env, "TENANTS_TABLE")?,

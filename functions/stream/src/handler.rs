@@ -224,7 +224,11 @@ async fn authenticate(
     };
     let grant = verify(&deps.tokens, token, deps.clock.now()).map_err(|e| {
         info!(reason = %e, "stream token refused");
-        ApiError::new(401, "invalid_token", "the stream token is invalid or expired")
+        ApiError::new(
+            401,
+            "invalid_token",
+            "the stream token is invalid or expired",
+        )
     })?;
     if grant.task_id != *task_id {
         return Err(ApiError::forbidden(

@@ -11,8 +11,8 @@
 //! - [`handler`]: [`handle`]: routing, auth (API key or stream token), 204/404/429, and the
 //!   response.
 //! - [`session`]: the open stream: replay, tail, heartbeats, lease renewal, lifetime.
-//! - [`body`]: the streaming response body.
-//! - [`error`]: [`StreamError`].
+//! - [`body`]: the streaming response body, [`SseBody`].
+//! - [`error`]: the crate error, [`StreamError`].
 
 pub mod body;
 pub mod config;

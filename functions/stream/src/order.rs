@@ -78,25 +78,61 @@ mod tests {
     #[test]
     fn dense_pages_are_delivered_whole() {
         let p = plan(Seq(3), &page(&[4, 5, 6]), Seq(6));
-        assert_eq!(p, Plan { deliver: 3, missing: None });
-        assert_eq!(plan(Seq(0), &[], Seq(0)), Plan { deliver: 0, missing: None });
+        assert_eq!(
+            p,
+            Plan {
+                deliver: 3,
+                missing: None
+            }
+        );
+        assert_eq!(
+            plan(Seq(0), &[], Seq(0)),
+            Plan {
+                deliver: 0,
+                missing: None
+            }
+        );
     }
 
     #[test]
     fn a_hole_stops_delivery_before_it() {
         // n+2 visible, n+1 not: send nothing past n.
         let p = plan(Seq(3), &page(&[5, 6]), Seq(3));
-        assert_eq!(p, Plan { deliver: 0, missing: Some((Seq(4), Seq(4))) });
+        assert_eq!(
+            p,
+            Plan {
+                deliver: 0,
+                missing: Some((Seq(4), Seq(4)))
+            }
+        );
         let p = plan(Seq(3), &page(&[4, 7, 8]), Seq(8));
-        assert_eq!(p, Plan { deliver: 1, missing: Some((Seq(5), Seq(6))) });
+        assert_eq!(
+            p,
+            Plan {
+                deliver: 1,
+                missing: Some((Seq(5), Seq(6)))
+            }
+        );
     }
 
     #[test]
     fn the_head_reveals_missing_events_at_the_end() {
         let p = plan(Seq(0), &[], Seq(40));
-        assert_eq!(p, Plan { deliver: 0, missing: Some((Seq(1), Seq(40))) });
+        assert_eq!(
+            p,
+            Plan {
+                deliver: 0,
+                missing: Some((Seq(1), Seq(40)))
+            }
+        );
         let p = plan(Seq(38), &page(&[39]), Seq(40));
-        assert_eq!(p, Plan { deliver: 1, missing: Some((Seq(40), Seq(40))) });
+        assert_eq!(
+            p,
+            Plan {
+                deliver: 1,
+                missing: Some((Seq(40), Seq(40)))
+            }
+        );
     }
 
     #[test]

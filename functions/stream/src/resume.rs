@@ -37,7 +37,9 @@ pub fn resume_point(
     match param("from") {
         None | Some("start") => Ok(ResumePoint::Start),
         Some("now") => Ok(ResumePoint::Now),
-        Some(_) => Err(ApiError::new(400, "invalid_request", "from must be 'now' or 'start'").at("from")),
+        Some(_) => {
+            Err(ApiError::new(400, "invalid_request", "from must be 'now' or 'start'").at("from"))
+        }
     }
 }
 
@@ -66,13 +68,28 @@ mod tests {
     #[test]
     fn header_wins_then_query_then_from() {
         let both = q(&[("last_event_id", "5"), ("from", "now")]);
-        assert_eq!(resume_point(Some("9"), &both), Ok(ResumePoint::After(Seq(9))));
+        assert_eq!(
+            resume_point(Some("9"), &both),
+            Ok(ResumePoint::After(Seq(9)))
+        );
         assert_eq!(resume_point(None, &both), Ok(ResumePoint::After(Seq(5))));
-        assert_eq!(resume_point(Some(""), &both), Ok(ResumePoint::After(Seq(5))));
-        assert_eq!(resume_point(None, &q(&[("from", "now")])), Ok(ResumePoint::Now));
+        assert_eq!(
+            resume_point(Some(""), &both),
+            Ok(ResumePoint::After(Seq(5)))
+        );
+        assert_eq!(
+            resume_point(None, &q(&[("from", "now")])),
+            Ok(ResumePoint::Now)
+        );
         assert_eq!(resume_point(None, &q(&[])), Ok(ResumePoint::Start));
-        assert_eq!(resume_point(None, &q(&[("from", "start")])), Ok(ResumePoint::Start));
-        assert_eq!(resume_point(Some("0"), &q(&[])), Ok(ResumePoint::After(Seq(0))));
+        assert_eq!(
+            resume_point(None, &q(&[("from", "start")])),
+            Ok(ResumePoint::Start)
+        );
+        assert_eq!(
+            resume_point(Some("0"), &q(&[])),
+            Ok(ResumePoint::After(Seq(0)))
+        );
     }
 
     #[test]

@@ -160,7 +160,12 @@ impl Session {
                     _ => now,
                 };
                 missing_since = Some((from, since));
-                if is_gone(self.created_at, self.deps.clock.now(), s.retention, now - since) {
+                if is_gone(
+                    self.created_at,
+                    self.deps.clock.now(),
+                    s.retention,
+                    now - since,
+                ) {
                     warn!(from = from.0, to = to.0, "events past retention");
                     if send(tx, frame::gap(from, to)).await.is_err() {
                         return Ending::ClientGone;
@@ -201,7 +206,10 @@ impl Session {
         let heartbeat = self.deps.settings.heartbeat;
         loop {
             let heartbeat_at = t.last_write + heartbeat;
-            let wake = next_poll.min(heartbeat_at).min(t.next_renew).min(t.deadline);
+            let wake = next_poll
+                .min(heartbeat_at)
+                .min(t.next_renew)
+                .min(t.deadline);
             sleep_until(wake).await;
             let now = Instant::now();
             if now >= t.deadline {
