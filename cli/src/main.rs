@@ -1,6 +1,7 @@
 //! `burstline`: the command-line tool for operators and developers.
 
 mod admin;
+mod tail;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +17,8 @@ struct Cli {
 enum Command {
     /// Operator commands that talk to AWS directly: resources, tenants and API keys.
     Admin(admin::AdminArgs),
+    /// Follow a task's events over SSE until it ends.
+    Tail(tail::TailArgs),
 }
 
 #[tokio::main]
@@ -27,6 +30,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Admin(args) => admin::run(args).await,
+        Command::Tail(args) => tail::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
