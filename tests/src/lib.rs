@@ -7,6 +7,7 @@
 //!   or the same wiring on in-memory adapters.
 //! - [`faults`]: port wrappers that crash (panic) or fail after the n-th call.
 //! - [`fixtures`]: tenants, keys, events and HTTP requests.
+//! - [`stream_bench`]: the SSE benchmark section of `make bench`.
 //! - [`serve`]: the stream function behind a real HTTP/1.1 server on a loopback port.
 //! - [`streams`]: the stream function on a stack, tasks appended directly, a store that hides
 //!   seqs, and an SSE client parsing with `eventsource-stream`.
@@ -17,4 +18,5 @@ pub mod moto;
 pub mod scenarios;
 pub mod serve;
 pub mod stack;
+pub mod stream_bench;
 pub mod streams;

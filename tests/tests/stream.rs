@@ -348,7 +348,7 @@ async fn idle_streams_read_at_most_once_a_second() {
         stream::handle(&deps, get_events("idle", "", &[("authorization", &auth)])).await,
     );
     client.next().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(40)).await;
     stack.requests.reset();
     tokio::time::sleep(Duration::from_secs(60)).await;
     let reads = stack

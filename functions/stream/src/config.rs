@@ -32,7 +32,7 @@ pub struct StreamSettings {
     pub heartbeat: Duration,
     /// `RETRY_MS` (1000): the `retry:` sent first, the client's reconnect delay.
     pub retry: Duration,
-    /// `POLL_MIN_MS` (25) and `POLL_MAX_MS` (1000): the adaptive polling range.
+    /// `POLL_MIN_MS` (20) and `POLL_MAX_MS` (1000): the adaptive polling range.
     pub poll: PollPolicy,
     /// `PAGE_SIZE` (100): events per replay query.
     pub page_size: usize,

@@ -116,6 +116,8 @@ mod tests {
         assert_eq!(free_slots(&held, 0, now, 0), Vec::<u32>::new());
         let all: Vec<(u32, DateTime<Utc>)> = (0..5).map(|s| (s, later)).collect();
         assert!(free_slots(&all, 5, now, 0).is_empty());
+        assert_eq!(free_slots(&[], 100_000, now, 99_990).len(), MAX_CANDIDATES);
+        assert_eq!(free_slots(&[], 100_000, now, 99_999)[1], 0);
     }
 
     #[test]

@@ -206,6 +206,8 @@ fn main() {
     });
     let table = table(&rows);
     println!("{table}");
+    let sse = rt.block_on(burstline_tests::stream_bench::section(with_moto));
+    println!("{sse}");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -230,7 +232,7 @@ fn main() {
          commit, enqueue. AWS latency is not included.\n\
          - The moto row runs the same code through the AWS SDK adapters against a local moto \
          server; its request counts match the in-memory rows of the same shape, which is what \
-         makes the in-memory counts trustworthy.\n",
+         makes the in-memory counts trustworthy.\n\n{sse}",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
