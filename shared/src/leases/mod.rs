@@ -70,8 +70,14 @@ pub trait LeaseStore: Send + Sync {
     async fn release(&self, lease: &Lease) -> Result<()>;
 }
 
-/// Slots below `max` that no unexpired lease holds, starting at `start` and wrapping, so
-/// simultaneous connects spread over different slots instead of all racing for slot 0.
+/// Most free slots one claim tries. Simultaneous connects start at random slots, so losing
+/// this many races in a row while other slots are free is vanishingly rare; the cap keeps a
+/// claim cheap when `max_streams` is large.
+pub const MAX_CANDIDATES: usize = 64;
+
+/// Up to [`MAX_CANDIDATES`] slots below `max` that no unexpired lease holds, starting at
+/// `start` and wrapping, so simultaneous connects spread over different slots instead of all
+/// racing for slot 0.
 pub fn free_slots(
     held: &[(u32, DateTime<Utc>)],
     max: u32,
@@ -81,10 +87,16 @@ pub fn free_slots(
     if max == 0 {
         return Vec::new();
     }
-    let taken = |slot: u32| held.iter().any(|(s, expires)| *s == slot && *expires > now);
-    (0..max)
-        .map(|i| (start % max + i) % max)
-        .filter(|slot| !taken(*slot))
+    let taken: std::collections::HashSet<u32> = held
+        .iter()
+        .filter(|(_, expires)| *expires > now)
+        .map(|(slot, _)| *slot)
+        .collect();
+    let first = start % max;
+    (first..max)
+        .chain(0..first)
+        .filter(|slot| !taken.contains(slot))
+        .take(MAX_CANDIDATES)
         .collect()
 }
 
