@@ -122,7 +122,4 @@ impl SubscriptionStore for FaultySubscriptions {
         self.1
             .after("subscriptions", self.0.subscriptions(tenant).await)
     }
-    async fn put_subscription(&self, tenant: &TenantId, s: &Subscription) -> Result<()> {
-        self.0.put_subscription(tenant, s).await
-    }
 }

@@ -3,11 +3,13 @@
 use crate::stack::Stack;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use burstline::apikey::{ApiKey, KeyRecord, Scope};
+use burstline::endpoint::{Endpoint, EndpointState, SecretVersion};
 use burstline::event::Envelope;
 use burstline::ids::{EndpointId, Seq, TaskKey, TenantId};
 use burstline::job::DeliveryJob;
 use burstline::mapping::kinesis::{DriveStats, KinesisDriver, KinesisMapping};
-use burstline::subscription::{EventFilter, Subscription};
+use burstline::signing::WebhookSecret;
+use burstline::subscription::EventFilter;
 use burstline::tenant::Tenant;
 use fanout::Fanout;
 use lambda_http::{Body, Request};
@@ -37,22 +39,37 @@ pub async fn tenant_with_key(stack: &Stack, tenant: &str, scopes: &[Scope]) -> A
     key
 }
 
-/// Subscribes a new endpoint of `tenant` to `filters`.
-pub async fn subscribe(stack: &Stack, tenant: &str, filters: &[&str]) -> EndpointId {
-    let sub = Subscription {
-        endpoint_id: EndpointId::generate(),
+/// An enabled endpoint of `tenant` for `url`, subscribed to `filters`, with a fresh secret.
+pub fn endpoint(tenant: &str, url: &str, filters: &[&str]) -> Endpoint {
+    let now = chrono::Utc::now();
+    Endpoint {
+        id: EndpointId::generate(),
+        tenant_id: TenantId::parse(tenant).unwrap(),
+        url: url.to_owned(),
+        description: String::new(),
         filters: filters
             .iter()
             .map(|f| EventFilter::parse(f).unwrap())
             .collect(),
-        enabled: true,
-    };
-    stack
-        .subscriptions
-        .put_subscription(&TenantId::parse(tenant).unwrap(), &sub)
-        .await
-        .unwrap();
-    sub.endpoint_id
+        state: EndpointState::Enabled,
+        secrets: vec![SecretVersion {
+            secret: WebhookSecret::generate().unwrap(),
+            created_at: now,
+            expires_at: None,
+        }],
+        batching: None,
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// Subscribes a new endpoint of `tenant` to `filters`.
+pub async fn subscribe(stack: &Stack, tenant: &str, filters: &[&str]) -> EndpointId {
+    let ep = endpoint(tenant, "https://hooks.example.com/burstline", filters);
+    stack.endpoints.create_endpoint(&ep).await.unwrap();
+    ep.id
 }
 
 /// A Function URL request as lambda_http hands it to the handler.

@@ -16,7 +16,7 @@ use burstline::store::dynamodb::DynamoStore;
 use burstline::store::memory::MemoryStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 use burstline::tenants::memory::MemoryTenants;
-use burstline::tenants::{SubscriptionStore, TenantStore};
+use burstline::tenants::{EndpointStore, SubscriptionStore, TenantStore};
 use fanout::Fanout;
 use fanout::directory::Directory;
 use ingest::Ingest;
@@ -38,6 +38,8 @@ pub struct Stack {
     pub tenants: Arc<dyn TenantStore>,
     /// Subscriptions.
     pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// Webhook endpoints.
+    pub endpoints: Arc<dyn EndpointStore>,
     /// Job writer.
     pub queue: Arc<dyn DeliveryQueue>,
     /// Job reader (for the SQS driver).
@@ -94,7 +96,8 @@ impl Stack {
                 requests.clone(),
             )),
             tenants: Arc::new(tenants.clone()),
-            subscriptions: Arc::new(tenants),
+            subscriptions: Arc::new(tenants.clone()),
+            endpoints: Arc::new(tenants),
             queue: Arc::new(queue.clone()),
             queue_reader: Arc::new(queue),
             requests,
@@ -113,7 +116,8 @@ impl Stack {
             shards: Arc::new(log),
             store: Arc::new(MemoryStore::new(requests.clone())),
             tenants: Arc::new(tenants.clone()),
-            subscriptions: Arc::new(tenants),
+            subscriptions: Arc::new(tenants.clone()),
+            endpoints: Arc::new(tenants),
             queue: Arc::new(queue.clone()),
             queue_reader: Arc::new(queue),
             requests,

@@ -44,3 +44,9 @@ async fn cross_tenant_is_refused() {
 async fn burst_request_budget() {
     scenarios::burst_request_budget(Stack::moto("budget").await).await;
 }
+
+/// Full-size transactions (100 actions) and 500-record batches, as the template configures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_sized_batches() {
+    scenarios::template_sized_batches(Stack::moto("bigbatch").await).await;
+}

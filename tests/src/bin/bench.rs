@@ -195,7 +195,7 @@ fn main() {
                 run(
                     Stack::moto("bench").await,
                     "moto (real SDK)",
-                    100,
+                    25,
                     Shape::OneRequest,
                     500,
                 )
