@@ -16,9 +16,11 @@
 
 pub mod api_error;
 pub mod apikey;
+pub mod attempts;
 mod attrs;
 pub mod auth;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod endpoint;
 pub mod error;
@@ -30,6 +32,7 @@ pub mod log;
 pub mod mapping;
 pub mod provision;
 pub mod queue;
+pub mod redrive;
 pub mod requests;
 pub mod schedule;
 pub mod sequence;

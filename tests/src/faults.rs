@@ -111,8 +111,8 @@ impl EventStore for FaultyStore {
 
 #[async_trait]
 impl DeliveryQueue for FaultyQueue {
-    async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()> {
-        self.1.after("enqueue", self.0.enqueue(jobs).await)
+    async fn enqueue(&self, jobs: &[DeliveryJob], delay: std::time::Duration) -> Result<()> {
+        self.1.after("enqueue", self.0.enqueue(jobs, delay).await)
     }
 }
 

@@ -11,5 +11,6 @@
 pub mod faults;
 pub mod fixtures;
 pub mod moto;
+pub mod receiver;
 pub mod scenarios;
 pub mod stack;

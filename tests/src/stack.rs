@@ -9,7 +9,13 @@ use burstline::log::{EventLog, ShardReader};
 use burstline::provision::{Provisioned, ResourceNames, ensure};
 use burstline::queue::memory::MemoryQueue;
 use burstline::queue::sqs::SqsQueue;
-use burstline::queue::{DeliveryQueue, QueueReader};
+use burstline::queue::{DeadLetterSink, DeliveryQueue, QueueReader};
+use burstline::attempts::AttemptLog;
+use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::attempts::memory::MemoryAttempts;
+use burstline::clock::{Clock, ManualClock, SystemClock};
+use deliver::http::WebhookSender;
+use deliver::{Deliver, Policy};
 use burstline::requests::RequestCounter;
 use burstline::store::EventStore;
 use burstline::store::dynamodb::DynamoStore;
@@ -44,6 +50,16 @@ pub struct Stack {
     pub queue: Arc<dyn DeliveryQueue>,
     /// Job reader (for the SQS driver).
     pub queue_reader: Arc<dyn QueueReader>,
+    /// Dead-letter writer.
+    pub dead_letters: Arc<dyn DeadLetterSink>,
+    /// Dead-letter reader.
+    pub dlq_reader: Arc<dyn QueueReader>,
+    /// Attempt log.
+    pub attempts: Arc<dyn AttemptLog>,
+    /// The clock queues and deliver run on (manual in memory, system on moto).
+    pub clock: Arc<dyn Clock>,
+    /// The same clock, when tests can move it (memory).
+    pub manual_clock: Option<ManualClock>,
     /// Requests made by the adapters.
     pub requests: RequestCounter,
     /// Resource names and URLs, on moto.
@@ -81,11 +97,10 @@ impl Stack {
         // them apart so request budgets measure only what the functions do.
         let reader = KinesisLog::new(kinesis, &names.stream, RequestCounter::default());
         let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone());
-        let queue = SqsQueue::new(
-            aws_sdk_sqs::Client::new(&config),
-            &p.delivery_queue_url,
-            requests.clone(),
-        );
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let queue = SqsQueue::new(sqs.clone(), &p.delivery_queue_url, requests.clone());
+        let dlq = SqsQueue::new(sqs, &p.delivery_dlq_url, requests.clone());
+        let attempts = DynamoAttempts::new(ddb.clone(), &names.deliveries_table, chrono::Duration::days(30));
         Stack {
             log: Arc::new(log),
             shards: Arc::new(reader),
@@ -100,6 +115,11 @@ impl Stack {
             endpoints: Arc::new(tenants),
             queue: Arc::new(queue.clone()),
             queue_reader: Arc::new(queue),
+            dead_letters: Arc::new(dlq.clone()),
+            dlq_reader: Arc::new(dlq),
+            attempts: Arc::new(attempts),
+            clock: Arc::new(SystemClock),
+            manual_clock: None,
             requests,
             provisioned: Some(p),
         }
@@ -110,7 +130,9 @@ impl Stack {
         let requests = RequestCounter::default();
         let log = MemoryLog::new(requests.clone());
         let tenants = MemoryTenants::new(requests.clone());
-        let queue = MemoryQueue::new(Duration::from_secs(60), requests.clone());
+        let clock = ManualClock::new(chrono::Utc::now());
+        let queue = MemoryQueue::with_clock(Duration::from_secs(60), requests.clone(), Arc::new(clock.clone()));
+        let dlq = MemoryQueue::with_clock(Duration::from_secs(60), RequestCounter::default(), Arc::new(clock.clone()));
         Stack {
             log: Arc::new(log.clone()),
             shards: Arc::new(log),
@@ -120,6 +142,11 @@ impl Stack {
             endpoints: Arc::new(tenants),
             queue: Arc::new(queue.clone()),
             queue_reader: Arc::new(queue),
+            dead_letters: Arc::new(dlq.clone()),
+            dlq_reader: Arc::new(dlq),
+            attempts: Arc::new(MemoryAttempts::default()),
+            clock: Arc::new(clock.clone()),
+            manual_clock: Some(clock),
             requests,
             provisioned: None,
         }
@@ -136,6 +163,26 @@ impl Stack {
                 first_delay: Duration::from_millis(1),
             },
         }
+    }
+
+    /// deliver's dependencies on this stack, sending with `sender`.
+    pub fn deliver(&self, sender: Arc<dyn WebhookSender>, policy: Policy) -> Deliver {
+        Deliver {
+            store: self.store.clone(),
+            endpoints: self.endpoints.clone(),
+            queue: self.queue.clone(),
+            dead_letters: self.dead_letters.clone(),
+            attempts: self.attempts.clone(),
+            log: self.log.clone(),
+            sender,
+            clock: self.clock.clone(),
+            policy,
+        }
+    }
+
+    /// Moves the manual clock (memory stacks only).
+    pub fn advance(&self, by: Duration) {
+        self.manual_clock.as_ref().expect("a memory stack").advance(by);
     }
 
     /// fanout's dependencies on this stack.

@@ -229,8 +229,12 @@ fn main() {
          - *fanout CPU µs/event*: `fanout::handle` on in-memory adapters: decode, plan, pack, \
          commit, enqueue. AWS latency is not included.\n\
          - The moto row runs the same code through the AWS SDK adapters against a local moto \
-         server; its request counts match the in-memory rows of the same shape, which is what \
-         makes the in-memory counts trustworthy.\n",
+         server, on a smaller run (moto is slow). Its `BatchGetItem`, `TransactWriteItems` and \
+         `SendMessageBatch` counts per 1,000 events equal the in-memory rows of the same shape; \
+         its `Query` count is the per-tenant subscription lookup (10 tenants, cached per warm \
+         function), spread over 500 events instead of 20,000.\n\
+         - CPU figures are per core and vary with what else the machine runs; request counts \
+         are exact.\n",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
