@@ -70,6 +70,8 @@ pub async fn redrive(
         }
     }
     // Everything not moved becomes visible again right away.
-    dlq.release(&untouched).await.map_err(|e| Error::Internal(format!("releasing DLQ messages: {e}")))?;
+    dlq.release(&untouched)
+        .await
+        .map_err(|e| Error::Internal(format!("releasing DLQ messages: {e}")))?;
     Ok(report)
 }

@@ -183,3 +183,45 @@ pub async fn drain_jobs(stack: &Stack) -> Vec<DeliveryJob> {
 pub fn task(tenant: &str, task: &str) -> TaskKey {
     TaskKey::new(TenantId::parse(tenant).unwrap(), task.parse().unwrap())
 }
+
+/// Runs deliver over everything visible in the delivery queue until a poll finds nothing.
+pub async fn drain_deliveries(stack: &Stack, deps: &deliver::Deliver) -> usize {
+    let driver = burstline::mapping::sqs::SqsDriver::new(
+        stack.queue_reader.clone(),
+        burstline::mapping::sqs::SqsMapping::default(),
+    );
+    let handler = |ev| {
+        let deps = deps.clone();
+        async move { Ok(deliver::handle(&deps, ev).await) }
+    };
+    let mut received = 0;
+    loop {
+        let stats = driver.poll_once(&handler).await.unwrap();
+        if stats.received == 0 {
+            return received;
+        }
+        received += stats.received;
+    }
+}
+
+/// Every dead letter in the DLQ (read without consuming them).
+pub async fn dead_letters(stack: &Stack) -> Vec<burstline::job::DeadLetter> {
+    let mut out = Vec::new();
+    let mut handles = Vec::new();
+    loop {
+        let msgs = stack.dlq_reader.receive(10, Duration::ZERO).await.unwrap();
+        if msgs.is_empty() {
+            break;
+        }
+        for m in msgs {
+            if let Ok(burstline::job::DlqMessage::Dead { dead_letter }) =
+                serde_json::from_str(&m.body)
+            {
+                out.push(*dead_letter);
+            }
+            handles.push(m.receipt_handle);
+        }
+    }
+    stack.dlq_reader.release(&handles).await.unwrap();
+    out
+}

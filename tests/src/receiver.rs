@@ -36,7 +36,10 @@ pub struct Received {
 impl Received {
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON.
@@ -81,7 +84,9 @@ async fn hook(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: 
     match reply {
         None => StatusCode::OK.into_response(),
         Some(Reply::Status(s)) => StatusCode::from_u16(s).unwrap().into_response(),
-        Some(Reply::RetryAfter(s, v)) => (StatusCode::from_u16(s).unwrap(), [(header::RETRY_AFTER, v)]).into_response(),
+        Some(Reply::RetryAfter(s, v)) => {
+            (StatusCode::from_u16(s).unwrap(), [(header::RETRY_AFTER, v)]).into_response()
+        }
         Some(Reply::Slow(d)) => {
             tokio::time::sleep(d).await;
             StatusCode::OK.into_response()
@@ -96,7 +101,9 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let inner: Arc<Mutex<Inner>> = Arc::default();
-        let app = Router::new().route("/hook", axum::routing::post(hook)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state(inner.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

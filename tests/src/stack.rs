@@ -2,7 +2,11 @@
 //! memory, and the ingest and fanout dependencies wired to them.
 
 use crate::moto::Moto;
+use burstline::attempts::AttemptLog;
+use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::attempts::memory::MemoryAttempts;
 use burstline::auth::Authenticator;
+use burstline::clock::{Clock, ManualClock, SystemClock};
 use burstline::log::kinesis::KinesisLog;
 use burstline::log::memory::MemoryLog;
 use burstline::log::{EventLog, ShardReader};
@@ -10,12 +14,6 @@ use burstline::provision::{Provisioned, ResourceNames, ensure};
 use burstline::queue::memory::MemoryQueue;
 use burstline::queue::sqs::SqsQueue;
 use burstline::queue::{DeadLetterSink, DeliveryQueue, QueueReader};
-use burstline::attempts::AttemptLog;
-use burstline::attempts::dynamodb::DynamoAttempts;
-use burstline::attempts::memory::MemoryAttempts;
-use burstline::clock::{Clock, ManualClock, SystemClock};
-use deliver::http::WebhookSender;
-use deliver::{Deliver, Policy};
 use burstline::requests::RequestCounter;
 use burstline::store::EventStore;
 use burstline::store::dynamodb::DynamoStore;
@@ -23,6 +21,8 @@ use burstline::store::memory::MemoryStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 use burstline::tenants::memory::MemoryTenants;
 use burstline::tenants::{EndpointStore, SubscriptionStore, TenantStore};
+use deliver::http::WebhookSender;
+use deliver::{Deliver, Policy};
 use fanout::Fanout;
 use fanout::directory::Directory;
 use ingest::Ingest;
@@ -100,7 +100,11 @@ impl Stack {
         let sqs = aws_sdk_sqs::Client::new(&config);
         let queue = SqsQueue::new(sqs.clone(), &p.delivery_queue_url, requests.clone());
         let dlq = SqsQueue::new(sqs, &p.delivery_dlq_url, requests.clone());
-        let attempts = DynamoAttempts::new(ddb.clone(), &names.deliveries_table, chrono::Duration::days(30));
+        let attempts = DynamoAttempts::new(
+            ddb.clone(),
+            &names.deliveries_table,
+            chrono::Duration::days(30),
+        );
         Stack {
             log: Arc::new(log),
             shards: Arc::new(reader),
@@ -131,8 +135,16 @@ impl Stack {
         let log = MemoryLog::new(requests.clone());
         let tenants = MemoryTenants::new(requests.clone());
         let clock = ManualClock::new(chrono::Utc::now());
-        let queue = MemoryQueue::with_clock(Duration::from_secs(60), requests.clone(), Arc::new(clock.clone()));
-        let dlq = MemoryQueue::with_clock(Duration::from_secs(60), RequestCounter::default(), Arc::new(clock.clone()));
+        let queue = MemoryQueue::with_clock(
+            Duration::from_secs(60),
+            requests.clone(),
+            Arc::new(clock.clone()),
+        );
+        let dlq = MemoryQueue::with_clock(
+            Duration::from_secs(60),
+            RequestCounter::default(),
+            Arc::new(clock.clone()),
+        );
         Stack {
             log: Arc::new(log.clone()),
             shards: Arc::new(log),
@@ -182,7 +194,10 @@ impl Stack {
 
     /// Moves the manual clock (memory stacks only).
     pub fn advance(&self, by: Duration) {
-        self.manual_clock.as_ref().expect("a memory stack").advance(by);
+        self.manual_clock
+            .as_ref()
+            .expect("a memory stack")
+            .advance(by);
     }
 
     /// fanout's dependencies on this stack.

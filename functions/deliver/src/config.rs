@@ -84,7 +84,9 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let env = |k: &str| match k {
-            "EVENTS_TABLE" | "TENANTS_TABLE" | "DELIVERIES_TABLE" | "EVENT_STREAM_NAME" => Some("x".to_owned()),
+            "EVENTS_TABLE" | "TENANTS_TABLE" | "DELIVERIES_TABLE" | "EVENT_STREAM_NAME" => {
+                Some("x".to_owned())
+            }
             "DELIVERY_QUEUE_URL" | "DELIVERY_DLQ_URL" => Some("http://q".to_owned()),
             _ => None,
         };
@@ -92,7 +94,18 @@ mod tests {
         assert_eq!(c.policy.schedule, default_schedule());
         assert_eq!(c.policy.disable_after, chrono::Duration::hours(72));
         assert!(!c.allow_private_networks);
-        let bad = |k: &str| if k == "RETRY_SCHEDULE" { Some("soon".to_owned()) } else { env(k) };
-        assert!(DeliverConfig::from_env(&bad).unwrap_err().to_string().contains("RETRY_SCHEDULE"));
+        let bad = |k: &str| {
+            if k == "RETRY_SCHEDULE" {
+                Some("soon".to_owned())
+            } else {
+                env(k)
+            }
+        };
+        assert!(
+            DeliverConfig::from_env(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("RETRY_SCHEDULE")
+        );
     }
 }

@@ -77,7 +77,9 @@ pub struct Deliver {
 
 impl std::fmt::Debug for Deliver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deliver").field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("Deliver")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -136,7 +138,11 @@ pub async fn handle(deps: &Deliver, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
-async fn process_message(deps: &Deliver, jobs: Vec<DeliveryJob>, limit: &Arc<tokio::sync::Semaphore>) -> bool {
+async fn process_message(
+    deps: &Deliver,
+    jobs: Vec<DeliveryJob>,
+    limit: &Arc<tokio::sync::Semaphore>,
+) -> bool {
     let mut set = tokio::task::JoinSet::new();
     for job in jobs {
         let deps = deps.clone();
@@ -182,11 +188,11 @@ async fn settle(deps: &Deliver, aftermath: Aftermath) -> bool {
             ok = false;
         }
     }
-    if !aftermath.dead.is_empty() {
-        if let Err(e) = deps.dead_letters.dead_letter(&aftermath.dead).await {
-            warn!(error = %e, "dead-lettering failed");
-            ok = false;
-        }
+    if !aftermath.dead.is_empty()
+        && let Err(e) = deps.dead_letters.dead_letter(&aftermath.dead).await
+    {
+        warn!(error = %e, "dead-lettering failed");
+        ok = false;
     }
     ok
 }
@@ -201,12 +207,21 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
         out.requeue.push((job, sqs_delay(wait)));
         return Ok(out);
     }
-    let Some(endpoint) = deps.endpoints.endpoint(&job.tenant_id, &job.endpoint_id).await? else {
+    let Some(endpoint) = deps
+        .endpoints
+        .endpoint(&job.tenant_id, &job.endpoint_id)
+        .await?
+    else {
         info!("endpoint deleted; dropping its job");
         return Ok(out);
     };
     if let EndpointState::Disabled { reason, .. } = endpoint.state {
-        out.dead.push(dead(job, &format!("endpoint disabled ({reason:?})"), &endpoint, now));
+        out.dead.push(dead(
+            job,
+            &format!("endpoint disabled ({reason:?})"),
+            &endpoint,
+            now,
+        ));
         return Ok(out);
     }
     let Some(events) = load_events(deps, &mut job, &mut out).await? else {
@@ -217,7 +232,14 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
     let mut delivered_any = false;
     for (i, post) in posts.iter().enumerate() {
         let at = deps.clock.now();
-        let sent = deps.sender.post(&endpoint.url, &headers(&endpoint, post, at), post.body.clone()).await;
+        let sent = deps
+            .sender
+            .post(
+                &endpoint.url,
+                &headers(&endpoint, post, at),
+                post.body.clone(),
+            )
+            .await;
         let verdict = classify(&sent.observed);
         let summary = summary(at, &sent.observed, sent.latency);
         let status = match verdict {
@@ -237,12 +259,14 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
                 next.history.push(summary);
                 match next_delay(&deps.policy.schedule, attempt, jitter(), retry_after) {
                     Some(delay) => {
-                        next.not_before = Some(at + chrono::Duration::from_std(delay).unwrap_or_default());
+                        next.not_before =
+                            Some(at + chrono::Duration::from_std(delay).unwrap_or_default());
                         out.requeue.push((next, sqs_delay(delay)));
                     }
                     None => {
                         record.status = AttemptStatus::Failed;
-                        out.dead.push(dead(next, "retries exhausted", &endpoint, at));
+                        out.dead
+                            .push(dead(next, "retries exhausted", &endpoint, at));
                     }
                 }
                 out.attempts.push(record);
@@ -254,7 +278,8 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
                 rest.events = remaining;
                 rest.attempt = attempt;
                 rest.history.push(summary);
-                out.dead.push(dead(rest, "410 Gone: endpoint disabled", &endpoint, at));
+                out.dead
+                    .push(dead(rest, "410 Gone: endpoint disabled", &endpoint, at));
                 out.attempts.push(record);
                 disable(deps, endpoint, DisabledReason::Gone, at).await;
                 return Ok(out);
@@ -282,9 +307,16 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
 
 /// Loads the job's events; `None` when the job was re-enqueued (or dead-lettered) to wait for
 /// its commit. Drops stale refs.
-async fn load_events(deps: &Deliver, job: &mut DeliveryJob, out: &mut Aftermath) -> Result<Option<Vec<Envelope>>, Error> {
+async fn load_events(
+    deps: &Deliver,
+    job: &mut DeliveryJob,
+    out: &mut Aftermath,
+) -> Result<Option<Vec<Envelope>>, Error> {
     let key = job.task_key();
-    let (Some(first), Some(last)) = (job.events.first().map(|r| r.seq), job.events.last().map(|r| r.seq)) else {
+    let (Some(first), Some(last)) = (
+        job.events.first().map(|r| r.seq),
+        job.events.last().map(|r| r.seq),
+    ) else {
         return Ok(None);
     };
     let limit = usize::try_from(last.0 - first.0 + 1).unwrap_or(usize::MAX);
@@ -305,7 +337,12 @@ async fn load_events(deps: &Deliver, job: &mut DeliveryJob, out: &mut Aftermath)
             if job.commit_waits >= deps.policy.max_commit_waits {
                 let now = deps.clock.now();
                 let reason = "events were never committed";
-                out.dead.push(DeadLetter { job: job.clone(), reason: reason.into(), url: None, dead_at: now });
+                out.dead.push(DeadLetter {
+                    job: job.clone(),
+                    reason: reason.into(),
+                    url: None,
+                    dead_at: now,
+                });
             } else {
                 let mut again = job.clone();
                 again.commit_waits += 1;
@@ -315,19 +352,36 @@ async fn load_events(deps: &Deliver, job: &mut DeliveryJob, out: &mut Aftermath)
         }
     }
     let before = job.events.len();
-    job.events.retain(|r| stored.get(&r.seq).is_some_and(|e| e.id == r.id));
+    job.events
+        .retain(|r| stored.get(&r.seq).is_some_and(|e| e.id == r.id));
     if job.events.len() < before {
-        info!(stale = before - job.events.len(), "dropping refs to an assignment that lost its commit");
+        info!(
+            stale = before - job.events.len(),
+            "dropping refs to an assignment that lost its commit"
+        );
     }
-    Ok(Some(job.events.iter().filter_map(|r| stored.get(&r.seq).cloned()).collect()))
+    Ok(Some(
+        job.events
+            .iter()
+            .filter_map(|r| stored.get(&r.seq).cloned())
+            .collect(),
+    ))
 }
 
 fn refs_in(events: &[Envelope], seqs: &[u64]) -> Vec<EventRef> {
-    events.iter().filter(|e| seqs.contains(&e.seq.0)).map(event_ref).collect()
+    events
+        .iter()
+        .filter(|e| seqs.contains(&e.seq.0))
+        .map(event_ref)
+        .collect()
 }
 
 fn refs_from(events: &[Envelope], first: u64) -> Vec<EventRef> {
-    events.iter().filter(|e| e.seq.0 >= first).map(event_ref).collect()
+    events
+        .iter()
+        .filter(|e| e.seq.0 >= first)
+        .map(event_ref)
+        .collect()
 }
 
 fn event_ref(e: &Envelope) -> EventRef {
@@ -427,7 +481,12 @@ async fn write(deps: &Deliver, mut endpoint: Endpoint, now: DateTime<Utc>) -> bo
 }
 
 /// Disables the endpoint and files `burstline.endpoint.disabled` in the tenant's log.
-async fn disable(deps: &Deliver, mut endpoint: Endpoint, reason: DisabledReason, now: DateTime<Utc>) {
+async fn disable(
+    deps: &Deliver,
+    mut endpoint: Endpoint,
+    reason: DisabledReason,
+    now: DateTime<Utc>,
+) {
     endpoint.state = EndpointState::Disabled { reason, at: now };
     if !write(deps, endpoint.clone(), now).await {
         return;
@@ -435,9 +494,15 @@ async fn disable(deps: &Deliver, mut endpoint: Endpoint, reason: DisabledReason,
     warn!(endpoint_id = %endpoint.id, ?reason, "endpoint disabled");
     let event = NewEvent {
         // Derived from the endpoint and version, so a retried write never files it twice.
-        id: EventId::parse(&format!("ep-disabled:{}:{}", endpoint.id, endpoint.version + 1))
-            .unwrap_or_else(|_| EventId::generate()),
-        event_type: "burstline.endpoint.disabled".parse().expect("a valid constant type"),
+        id: EventId::parse(&format!(
+            "ep-disabled:{}:{}",
+            endpoint.id,
+            endpoint.version + 1
+        ))
+        .unwrap_or_else(|_| EventId::generate()),
+        event_type: "burstline.endpoint.disabled"
+            .parse()
+            .expect("a valid constant type"),
         tenant_id: endpoint.tenant_id.clone(),
         task_id: TaskId::parse(SYSTEM_TASK).expect("a valid constant task id"),
         time: now,

@@ -86,7 +86,10 @@ impl HttpSender {
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { client, allow_private })
+        Ok(Self {
+            client,
+            allow_private,
+        })
     }
 }
 
@@ -147,7 +150,10 @@ impl WebhookSender for HttpSender {
                 }
                 match broken {
                     Some(f) if (200..300).contains(&status) => Observed::Failed(f),
-                    _ => Observed::Response { status, retry_after },
+                    _ => Observed::Response {
+                        status,
+                        retry_after,
+                    },
                 }
             }
         };

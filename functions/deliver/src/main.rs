@@ -22,15 +22,46 @@ async fn main() -> Result<(), Error> {
     let requests = RequestCounter::default();
     let days = |d: u32| chrono::Duration::days(i64::from(d));
     let deps = Deliver {
-        store: Arc::new(DynamoStore::new(ddb.clone(), &config.events_table, days(7), requests.clone())),
-        endpoints: Arc::new(DynamoTenants::new(ddb.clone(), &config.tenants_table, requests.clone())),
-        queue: Arc::new(SqsQueue::new(sqs.clone(), &config.delivery_queue_url, requests.clone())),
-        dead_letters: Arc::new(SqsQueue::new(sqs, &config.delivery_dlq_url, requests.clone())),
-        attempts: Arc::new(DynamoAttempts::new(ddb, &config.deliveries_table, days(config.attempt_log_days))),
-        log: Arc::new(KinesisLog::new(aws_sdk_kinesis::Client::new(&aws), &config.stream_name, requests)),
-        sender: Arc::new(HttpSender::new(config.timeout, config.allow_private_networks)?),
+        store: Arc::new(DynamoStore::new(
+            ddb.clone(),
+            &config.events_table,
+            days(7),
+            requests.clone(),
+        )),
+        endpoints: Arc::new(DynamoTenants::new(
+            ddb.clone(),
+            &config.tenants_table,
+            requests.clone(),
+        )),
+        queue: Arc::new(SqsQueue::new(
+            sqs.clone(),
+            &config.delivery_queue_url,
+            requests.clone(),
+        )),
+        dead_letters: Arc::new(SqsQueue::new(
+            sqs,
+            &config.delivery_dlq_url,
+            requests.clone(),
+        )),
+        attempts: Arc::new(DynamoAttempts::new(
+            ddb,
+            &config.deliveries_table,
+            days(config.attempt_log_days),
+        )),
+        log: Arc::new(KinesisLog::new(
+            aws_sdk_kinesis::Client::new(&aws),
+            &config.stream_name,
+            requests,
+        )),
+        sender: Arc::new(HttpSender::new(
+            config.timeout,
+            config.allow_private_networks,
+        )?),
         clock: Arc::new(SystemClock),
         policy: config.policy,
     };
-    run(service_fn(async |event: LambdaEvent<_>| Ok::<_, Error>(deliver::handle(&deps, event.payload).await))).await
+    run(service_fn(async |event: LambdaEvent<_>| {
+        Ok::<_, Error>(deliver::handle(&deps, event.payload).await)
+    }))
+    .await
 }

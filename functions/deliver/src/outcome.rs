@@ -63,11 +63,12 @@ pub fn classify(observed: &Observed) -> Verdict {
     match observed {
         Observed::Response { status, .. } if (200..300).contains(status) => Verdict::Delivered,
         Observed::Response { status: 410, .. } => Verdict::Gone,
-        Observed::Response { status, retry_after } if *status == 408 || *status == 429 || *status >= 500 => {
-            Verdict::Retry {
-                retry_after: *retry_after,
-            }
-        }
+        Observed::Response {
+            status,
+            retry_after,
+        } if *status == 408 || *status == 429 || *status >= 500 => Verdict::Retry {
+            retry_after: *retry_after,
+        },
         Observed::Response { .. } => Verdict::Reject,
         Observed::Failed(Failure::RefusedAddress) => Verdict::Reject,
         Observed::Failed(_) => Verdict::Retry { retry_after: None },
@@ -107,16 +108,30 @@ mod tests {
             assert_eq!(status(s), Verdict::Reject, "{s}");
         }
         for f in [Failure::Timeout, Failure::Connect, Failure::Interrupted] {
-            assert_eq!(classify(&Observed::Failed(f)), Verdict::Retry { retry_after: None });
+            assert_eq!(
+                classify(&Observed::Failed(f)),
+                Verdict::Retry { retry_after: None }
+            );
         }
-        assert_eq!(classify(&Observed::Failed(Failure::RefusedAddress)), Verdict::Reject);
+        assert_eq!(
+            classify(&Observed::Failed(Failure::RefusedAddress)),
+            Verdict::Reject
+        );
     }
 
     #[test]
     fn retry_after_forms() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Sun, 22 Nov 2026 10:01:00 GMT", now), Some(Duration::from_secs(60)));
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 22 Nov 2026 10:01:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -37,7 +37,8 @@ pub fn deliveries(endpoint: &Endpoint, events: &[Envelope]) -> Vec<Delivery> {
             .chunks(usize::try_from(b.max_events.max(1)).unwrap_or(1))
             .map(|chunk| Delivery {
                 webhook_id: batch_id(chunk),
-                body: serde_json::to_vec(&serde_json::json!({ "events": chunk })).unwrap_or_default(),
+                body: serde_json::to_vec(&serde_json::json!({ "events": chunk }))
+                    .unwrap_or_default(),
                 seqs: chunk.iter().map(|e| e.seq.0).collect(),
             })
             .collect(),
@@ -56,7 +57,11 @@ pub fn batch_id(events: &[Envelope]) -> String {
 }
 
 /// The headers of one attempt at `now`.
-pub fn headers(endpoint: &Endpoint, delivery: &Delivery, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
+pub fn headers(
+    endpoint: &Endpoint,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> Vec<(&'static str, String)> {
     let ts = now.timestamp();
     vec![
         ("content-type", "application/json".to_owned()),
@@ -65,7 +70,12 @@ pub fn headers(endpoint: &Endpoint, delivery: &Delivery, now: DateTime<Utc>) -> 
         ("webhook-timestamp", ts.to_string()),
         (
             "webhook-signature",
-            signature_header(endpoint.signing_secrets(now), &delivery.webhook_id, ts, &delivery.body),
+            signature_header(
+                endpoint.signing_secrets(now),
+                &delivery.webhook_id,
+                ts,
+                &delivery.body,
+            ),
         ),
     ]
 }
@@ -124,9 +134,15 @@ mod tests {
 
     #[test]
     fn batches_in_seq_order_with_stable_ids() {
-        let ep = endpoint(Some(Batching { max_events: 4, max_wait_ms: 0 }));
+        let ep = endpoint(Some(Batching {
+            max_events: 4,
+            max_wait_ms: 0,
+        }));
         let d = deliveries(&ep, &events(10));
-        assert_eq!(d.iter().map(|x| x.seqs.len()).collect::<Vec<_>>(), [4, 4, 2]);
+        assert_eq!(
+            d.iter().map(|x| x.seqs.len()).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
         assert_eq!(d[0].seqs, [1, 2, 3, 4]);
         assert!(d[0].webhook_id.starts_with("batch_"));
         assert_eq!(d[0].webhook_id, deliveries(&ep, &events(10))[0].webhook_id);
@@ -141,9 +157,22 @@ mod tests {
         let d = &deliveries(&ep, &events(1))[0];
         let now = Utc::now();
         let h = headers(&ep, d, now);
-        let get = |k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()).unwrap();
+        let get = |k: &str| {
+            h.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
         assert_eq!(get("webhook-id"), "evt_1");
         assert!(get("user-agent").starts_with("Burstline/"));
-        assert!(verify(&ep.secrets[0].secret, "evt_1", now.timestamp(), now.timestamp(), 300, &d.body, &get("webhook-signature")));
+        assert!(verify(
+            &ep.secrets[0].secret,
+            "evt_1",
+            now.timestamp(),
+            now.timestamp(),
+            300,
+            &d.body,
+            &get("webhook-signature")
+        ));
     }
 }

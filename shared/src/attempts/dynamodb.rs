@@ -107,7 +107,8 @@ impl AttemptLog for DynamoAttempts {
             .items()
             .iter()
             .map(|it| {
-                serde_json::from_str(get_s(it, "doc")?).map_err(|e| Error::InvalidData(format!("attempt doc: {e}")))
+                serde_json::from_str(get_s(it, "doc")?)
+                    .map_err(|e| Error::InvalidData(format!("attempt doc: {e}")))
             })
             .collect::<Result<Vec<AttemptRecord>>>()?;
         let cursor = out

@@ -26,7 +26,10 @@ impl MemoryAttempts {
 #[async_trait]
 impl AttemptLog for MemoryAttempts {
     async fn record(&self, attempts: &[AttemptRecord]) -> Result<()> {
-        let mut map = self.0.lock().map_err(|_| Error::Internal("attempts lock poisoned".into()))?;
+        let mut map = self
+            .0
+            .lock()
+            .map_err(|_| Error::Internal("attempts lock poisoned".into()))?;
         for a in attempts {
             map.entry((a.tenant_id.clone(), a.endpoint_id.clone()))
                 .or_default()
@@ -42,7 +45,10 @@ impl AttemptLog for MemoryAttempts {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<AttemptPage> {
-        let map = self.0.lock().map_err(|_| Error::Internal("attempts lock poisoned".into()))?;
+        let map = self
+            .0
+            .lock()
+            .map_err(|_| Error::Internal("attempts lock poisoned".into()))?;
         let Some(entries) = map.get(&(tenant.clone(), endpoint.clone())) else {
             return Ok(AttemptPage::default());
         };
@@ -53,7 +59,8 @@ impl AttemptLog for MemoryAttempts {
             .take(limit + 1)
             .collect();
         let more = page.len() > limit;
-        let attempts: Vec<AttemptRecord> = page.iter().take(limit).map(|(_, a)| (*a).clone()).collect();
+        let attempts: Vec<AttemptRecord> =
+            page.iter().take(limit).map(|(_, a)| (*a).clone()).collect();
         let cursor = more.then(|| page[limit - 1].0.clone());
         Ok(AttemptPage { attempts, cursor })
     }

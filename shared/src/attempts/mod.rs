@@ -75,5 +75,10 @@ pub trait AttemptLog: Send + Sync {
 
 /// Sort key: time first so pages come newest first, then what makes it unique.
 pub(crate) fn sort_key(a: &AttemptRecord) -> String {
-    format!("{}#{}#{}", crate::event::format_time(&a.at), a.webhook_id, a.attempt)
+    format!(
+        "{}#{}#{}",
+        crate::event::format_time(&a.at),
+        a.webhook_id,
+        a.attempt
+    )
 }

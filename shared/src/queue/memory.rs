@@ -1,15 +1,15 @@
 //! In-memory [`DeliveryQueue`] and [`QueueReader`] with SQS's visibility-timeout semantics.
 
 use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
-use crate::schedule::MAX_SQS_DELAY;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::job::{DeadLetter, DeliveryJob, pack_messages};
 use crate::requests::RequestCounter;
+use crate::schedule::MAX_SQS_DELAY;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use crate::clock::{Clock, SystemClock};
-use chrono::{DateTime, Utc};
 
 #[derive(Debug)]
 struct Message {
@@ -42,7 +42,11 @@ impl MemoryQueue {
     }
 
     /// The same on `clock`: delays and visibility timeouts follow it.
-    pub fn with_clock(visibility: Duration, requests: RequestCounter, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(
+        visibility: Duration,
+        requests: RequestCounter,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             inner: Arc::default(),
             visibility,
@@ -125,7 +129,10 @@ impl DeadLetterSink for MemoryQueue {
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<()> {
         let bodies = letters
             .iter()
-            .map(|l| serde_json::to_string(&serde_json::json!({ "dead_letter": l })).map_err(|e| Error::Internal(e.to_string())))
+            .map(|l| {
+                serde_json::to_string(&serde_json::json!({ "dead_letter": l }))
+                    .map_err(|e| Error::Internal(e.to_string()))
+            })
             .collect::<Result<Vec<_>>>()?;
         self.send_all(&bodies, Duration::ZERO)
     }
@@ -187,7 +194,10 @@ impl QueueReader for MemoryQueue {
         let now = self.clock.now();
         let mut inner = self.lock()?;
         for m in inner.messages.iter_mut() {
-            if m.receipt.as_ref().is_some_and(|r| receipt_handles.contains(r)) {
+            if m.receipt
+                .as_ref()
+                .is_some_and(|r| receipt_handles.contains(r))
+            {
                 m.visible_at = now;
             }
         }
@@ -211,7 +221,11 @@ mod tests {
     #[tokio::test]
     async fn unacked_messages_reappear_after_the_visibility_timeout() {
         let clock = crate::clock::ManualClock::new(Utc::now());
-        let q = MemoryQueue::with_clock(Duration::from_secs(30), RequestCounter::default(), Arc::new(clock.clone()));
+        let q = MemoryQueue::with_clock(
+            Duration::from_secs(30),
+            RequestCounter::default(),
+            Arc::new(clock.clone()),
+        );
         // Separate enqueues make separate messages (one call bundles per endpoint).
         q.enqueue(&[job(1)], Duration::ZERO).await.unwrap();
         q.enqueue(&[job(2)], Duration::ZERO).await.unwrap();
@@ -232,8 +246,14 @@ mod tests {
     #[tokio::test]
     async fn delayed_messages_wait_their_delay() {
         let clock = crate::clock::ManualClock::new(Utc::now());
-        let q = MemoryQueue::with_clock(Duration::from_secs(30), RequestCounter::default(), Arc::new(clock.clone()));
-        q.enqueue(&[job(1)], Duration::from_secs(600)).await.unwrap();
+        let q = MemoryQueue::with_clock(
+            Duration::from_secs(30),
+            RequestCounter::default(),
+            Arc::new(clock.clone()),
+        );
+        q.enqueue(&[job(1)], Duration::from_secs(600))
+            .await
+            .unwrap();
         assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
         clock.advance(Duration::from_secs(599));
         assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());

@@ -8,8 +8,8 @@ use crate::requests::RequestCounter;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry,
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, SendMessageBatchRequestEntry,
 };
 use std::time::Duration;
 
@@ -43,7 +43,12 @@ impl SqsQueue {
     }
 
     /// Sends one batch; returns the indexes (into `bodies`) that SQS rejected.
-    async fn send_batch(&self, bodies: &[String], indexes: &[usize], delay: Duration) -> Result<Vec<usize>> {
+    async fn send_batch(
+        &self,
+        bodies: &[String],
+        indexes: &[usize],
+        delay: Duration,
+    ) -> Result<Vec<usize>> {
         let delay_seconds = i32::try_from(delay.as_secs().min(900)).unwrap_or(900);
         let entries = indexes
             .iter()
@@ -115,7 +120,10 @@ impl DeadLetterSink for SqsQueue {
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<()> {
         let bodies = letters
             .iter()
-            .map(|l| serde_json::to_string(&serde_json::json!({ "dead_letter": l })).map_err(|e| Error::Internal(e.to_string())))
+            .map(|l| {
+                serde_json::to_string(&serde_json::json!({ "dead_letter": l }))
+                    .map_err(|e| Error::Internal(e.to_string()))
+            })
             .collect::<Result<Vec<_>>>()?;
         self.send_all(&bodies, Duration::ZERO).await
     }
