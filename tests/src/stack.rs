@@ -192,6 +192,21 @@ impl Stack {
         }
     }
 
+    /// api's dependencies on this stack; `http` and private endpoint URLs allowed, since the
+    /// test receivers listen on 127.0.0.1.
+    pub fn api(&self) -> api::Api {
+        api::Api {
+            auth: Authenticator::new(self.tenants.clone(), Duration::from_secs(60)),
+            endpoints: self.endpoints.clone(),
+            attempts: self.attempts.clone(),
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+            rotation_overlap: chrono::Duration::hours(24),
+            allow_private_networks: true,
+        }
+    }
+
     /// Moves the manual clock (memory stacks only).
     pub fn advance(&self, by: Duration) {
         self.manual_clock
