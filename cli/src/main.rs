@@ -1,6 +1,9 @@
 //! `burstline`: the command-line tool for operators and developers.
 
 mod admin;
+mod dlq;
+mod endpoints;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +19,12 @@ struct Cli {
 enum Command {
     /// Operator commands that talk to AWS directly: resources, tenants and API keys.
     Admin(admin::AdminArgs),
+    /// Manage webhook endpoints (through the api).
+    Endpoints(endpoints::EndpointsArgs),
+    /// Inspect and redrive dead-lettered webhooks (SQS).
+    Dlq(dlq::DlqArgs),
+    /// Verify a received webhook's signature (body on stdin).
+    Verify(verify::VerifyArgs),
 }
 
 #[tokio::main]
@@ -27,6 +36,9 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Admin(args) => admin::run(args).await,
+        Command::Endpoints(args) => endpoints::run(args).await,
+        Command::Dlq(args) => dlq::run(args).await,
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

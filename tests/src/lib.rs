@@ -13,4 +13,5 @@ pub mod fixtures;
 pub mod moto;
 pub mod receiver;
 pub mod scenarios;
+pub mod serve;
 pub mod stack;

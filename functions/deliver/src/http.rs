@@ -163,3 +163,55 @@ impl WebhookSender for HttpSender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[tokio::test]
+    async fn the_resolver_refuses_names_that_resolve_to_loopback() {
+        let strict = PublicResolver {
+            allow_private: false,
+        };
+        let err = match strict.resolve(Name::from_str("localhost").unwrap()).await {
+            Err(e) => e,
+            Ok(_) => panic!("localhost must be refused"),
+        };
+        assert!(err.is::<NotPublic>(), "{err}");
+        let dev = PublicResolver {
+            allow_private: true,
+        };
+        let addrs: Vec<SocketAddr> = dev
+            .resolve(Name::from_str("localhost").unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_hostname_resolving_to_loopback_is_refused_when_connecting() {
+        // `localhost` is also refused by name, so use a name that only the resolver catches:
+        // the machine's own hostname when it maps to loopback (as in /etc/hosts here).
+        let Some(host) = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+        else {
+            return;
+        };
+        let resolves_to_loopback = tokio::net::lookup_host((host.as_str(), 0))
+            .await
+            .map(|mut a| a.all(|a| a.ip().is_loopback()))
+            .unwrap_or(false);
+        if !resolves_to_loopback || host.is_empty() {
+            // The resolver test above covers the policy on machines without such a name.
+            return;
+        }
+        let sender = HttpSender::new(Duration::from_secs(2), false).unwrap();
+        let sent = sender
+            .post(&format!("https://{host}:9/hook"), &[], b"{}".to_vec())
+            .await;
+        assert_eq!(sent.observed, Observed::Failed(Failure::RefusedAddress));
+    }
+}
