@@ -1,9 +1,9 @@
 //! `burstline endpoints`, `dlq` and `verify` as users run them: the real binary against the
 //! api served on 127.0.0.1, and SQS on moto.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup should panic loudly
 
 use burstline::apikey::Scope;
 use burstline::job::{DeadLetter, DeliveryJob};
-use burstline::queue::DeadLetterSink;
 use burstline::signing::WebhookSecret;
 use burstline_tests::fixtures::tenant_with_key;
 use burstline_tests::moto::Moto;
