@@ -41,6 +41,7 @@ check: ## Fast compile check while iterating
 
 bench: venv ## Benchmarks (not in CI): prints a table and rewrites BENCHMARKS.md
 	$(CARGO) run --release -p burstline-tests --bin bench -- --moto
+	$(CARGO) run --release -p burstline-tests --bin bench-deliver
 
 clean:
 	$(CARGO) clean

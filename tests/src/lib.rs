@@ -8,6 +8,7 @@
 //! - [`faults`]: port wrappers that crash (panic) or fail after the n-th call.
 //! - [`fixtures`]: tenants, keys, events and HTTP requests.
 
+pub mod benchdoc;
 pub mod faults;
 pub mod fixtures;
 pub mod moto;
