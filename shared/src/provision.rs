@@ -183,7 +183,7 @@ async fn ensure_queue(
     let mut req = client
         .create_queue()
         .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "60");
+        .attributes(QueueAttributeName::VisibilityTimeout, "720");
     if let Some(policy) = redrive {
         req = req.attributes(QueueAttributeName::RedrivePolicy, policy);
     }
