@@ -574,3 +574,50 @@ async fn redirects_are_not_followed() {
     let dead = dead_letters(&w.stack).await;
     assert_eq!(dead[0].reason, "HTTP 302: not retried");
 }
+
+#[tokio::test]
+async fn jobs_wait_for_their_commit_and_stale_refs_are_dropped() {
+    use burstline::head::StreamPosition;
+    use burstline::job::{DeliveryJob, EventRef};
+    let rx = Receiver::start().await;
+    let w = world(&rx.url, Policy::default(), |_| {}).await;
+    // A job enqueued before its commit (as fanout does), for an assignment that then loses:
+    // seq 1 of run-1 ends up holding another event.
+    let early = DeliveryJob {
+        tenant_id: "acme".parse().unwrap(),
+        task_id: "run-1".parse().unwrap(),
+        endpoint_id: w.endpoint.id.clone(),
+        events: vec![EventRef {
+            seq: burstline::ids::Seq(1),
+            id: "lost-race".parse().unwrap(),
+            event_type: "x".parse().unwrap(),
+        }],
+        through: StreamPosition::new(burstline::log::memory::SHARD_ID, format!("{:056}", 1)),
+        attempt: 0,
+        not_before: None,
+        commit_waits: 0,
+        history: Vec::new(),
+    };
+    w.stack
+        .queue
+        .enqueue(&[early], Duration::ZERO)
+        .await
+        .unwrap();
+    w.deliver().await;
+    assert!(
+        rx.received().is_empty(),
+        "nothing is sent before the commit"
+    );
+    // The commit lands (fanout stores another event at seq 1 and enqueues its own job).
+    w.send(one("run-1")).await;
+    w.stack.advance(Duration::from_secs(6));
+    w.deliver().await;
+    let got = rx.received();
+    assert_eq!(
+        got.len(),
+        1,
+        "the real event once; the stale ref is dropped"
+    );
+    assert_ne!(got[0].json()["id"], "lost-race");
+    assert!(dead_letters(&w.stack).await.is_empty());
+}
