@@ -247,14 +247,14 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
             Verdict::Retry { .. } => AttemptStatus::Retrying,
             Verdict::Gone | Verdict::Reject => AttemptStatus::Failed,
         };
-        let remaining: Vec<EventRef> = refs_from(&events, post.seqs[0]);
-        let this_post: Vec<EventRef> = refs_in(&events, &post.seqs);
+        // Built only on the failure paths: the success path is the hot one.
+        let remaining = || refs_from(&events, post.seqs[0]);
         let mut record = attempt_record(&job, post, attempt, &summary, status);
         match verdict {
             Verdict::Delivered => delivered_any = true,
             Verdict::Retry { retry_after } => {
                 let mut next = job.clone();
-                next.events = remaining;
+                next.events = remaining();
                 next.attempt = attempt;
                 next.history.push(summary);
                 match next_delay(&deps.policy.schedule, attempt, jitter(), retry_after) {
@@ -275,7 +275,7 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
             }
             Verdict::Gone => {
                 let mut rest = job.clone();
-                rest.events = remaining;
+                rest.events = remaining();
                 rest.attempt = attempt;
                 rest.history.push(summary);
                 out.dead
@@ -286,7 +286,7 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
             }
             Verdict::Reject => {
                 let mut rejected = job.clone();
-                rejected.events = this_post;
+                rejected.events = refs_in(&events, &post.seqs);
                 rejected.attempt = attempt;
                 rejected.history.push(summary.clone());
                 let reason = match (&summary.status, &summary.error) {
