@@ -3,6 +3,7 @@
 mod admin;
 mod dlq;
 mod endpoints;
+mod tail;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     Dlq(dlq::DlqArgs),
     /// Verify a received webhook's signature (body on stdin).
     Verify(verify::VerifyArgs),
+    /// Follow a task's events over SSE until it ends.
+    Tail(tail::TailArgs),
 }
 
 #[tokio::main]
@@ -39,6 +42,7 @@ async fn main() -> std::process::ExitCode {
         Command::Endpoints(args) => endpoints::run(args).await,
         Command::Dlq(args) => dlq::run(args).await,
         Command::Verify(args) => verify::run(args),
+        Command::Tail(args) => tail::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,6 +13,8 @@
 //! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
 //!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
 //!   counting).
+//! - Streams: [`stream_token`] (HS256 stream tokens), [`leases`] (the per-tenant stream
+//!   budget, a port), [`clock`] (injected wall time).
 
 pub mod api_error;
 pub mod apikey;
@@ -28,6 +30,7 @@ pub mod event;
 pub mod head;
 pub mod ids;
 pub mod job;
+pub mod leases;
 pub mod log;
 pub mod mapping;
 pub mod provision;
@@ -39,6 +42,7 @@ pub mod sequence;
 pub mod signing;
 pub mod ssrf;
 pub mod store;
+pub mod stream_token;
 pub mod subscription;
 pub mod tenant;
 pub mod tenants;

@@ -7,6 +7,9 @@
 //!   or the same wiring on in-memory adapters.
 //! - [`faults`]: port wrappers that crash (panic) or fail after the n-th call.
 //! - [`fixtures`]: tenants, keys, events and HTTP requests.
+//! - [`serve`]: the stream function behind a real HTTP/1.1 server on a loopback port.
+//! - [`streams`]: the stream function on a stack, tasks appended directly, a store that hides
+//!   seqs, and an SSE client parsing with `eventsource-stream`.
 
 pub mod benchdoc;
 pub mod faults;
@@ -15,4 +18,6 @@ pub mod moto;
 pub mod receiver;
 pub mod scenarios;
 pub mod serve;
+pub mod serve_stream;
 pub mod stack;
+pub mod streams;

@@ -204,6 +204,17 @@ impl Stack {
             clock: self.clock.clone(),
             rotation_overlap: chrono::Duration::hours(24),
             allow_private_networks: true,
+            tasks: api::tasks::TaskRoutes {
+                store: self.store.clone(),
+                auth: Authenticator::new(self.tenants.clone(), Duration::from_secs(60)),
+                tokens: burstline::stream_token::TokenSecret::new(
+                    "test-stream-token-secret-of-32+bytes".repeat(2),
+                )
+                .expect("a long enough secret"),
+                clock: self.clock.clone(),
+                token_ttl: Duration::from_secs(300),
+                stream_url: "http://127.0.0.1:1".into(),
+            },
         }
     }
 

@@ -39,6 +39,7 @@ fn code_vars(binary: &str) -> Option<BTreeSet<String>> {
         "fanout" => &fanout::FanoutConfig::VARS,
         "deliver" => &deliver::DeliverConfig::VARS,
         "api" => &api::ApiConfig::VARS,
+        "stream" => &stream::StreamConfig::VARS,
         _ => return None,
     };
     Some(vars.iter().map(|v| (*v).to_owned()).collect())
@@ -48,7 +49,7 @@ fn code_vars(binary: &str) -> Option<BTreeSet<String>> {
 fn every_function_sets_exactly_what_its_config_reads() {
     let fns = functions(&template());
     let names: BTreeSet<&str> = fns.iter().map(|(b, _)| b.as_str()).collect();
-    for expected in ["ingest", "fanout", "deliver", "api"] {
+    for expected in ["ingest", "fanout", "deliver", "stream", "api"] {
         assert!(
             names.contains(expected),
             "template.yaml lacks the {expected} function"

@@ -5,7 +5,7 @@ use burstline::config::{Lookup, parsed, required};
 use std::time::Duration;
 
 /// Settings of the api function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// `EVENTS_TABLE`: stored events and task heads (replay).
     pub events_table: String,
@@ -22,11 +22,16 @@ pub struct ApiConfig {
     /// `ALLOW_PRIVATE_NETWORKS` (false): accept `http` and private endpoint URLs. UNSAFE:
     /// local development only.
     pub allow_private_networks: bool,
+    /// `STREAM_URL`, `STREAM_TOKEN_SECRET`, `STREAM_TOKEN_TTL_SECONDS`: the task routes.
+    pub tasks: crate::task_config::TaskConfig,
 }
 
 impl ApiConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 7] = [
+    pub const VARS: [&'static str; 10] = [
+        "STREAM_URL",
+        "STREAM_TOKEN_SECRET",
+        "STREAM_TOKEN_TTL_SECONDS",
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "DELIVERIES_TABLE",
@@ -50,6 +55,7 @@ impl ApiConfig {
                 24,
             )?),
             allow_private_networks: parsed(env, "ALLOW_PRIVATE_NETWORKS", false)?,
+            tasks: crate::task_config::TaskConfig::from_env(env)?,
         })
     }
 }

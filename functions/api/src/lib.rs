@@ -1,10 +1,11 @@
-//! api: the buffered Function URL for webhook endpoints (and, with the streaming issue, task
-//! status and stream tokens). Every route is tenant-scoped by the API key.
+//! api: the buffered Function URL for webhook endpoints, task status and stream tokens. Every
+//! route is tenant-scoped by the API key.
 //!
 //! # Layout
 //! - [`config`]: `ApiConfig`, read once from the environment.
 //! - [`http`]: request parsing and JSON responses shared by the routes.
 //! - [`endpoints`]: `/v1/endpoints…` (CRUD, rotate-secret, enable, deliveries, replay).
+//! - [`tasks`]: `/v1/tasks/{id}`, `/result`, `/stream-tokens`; [`task_config`] its settings.
 //! - [`router`]: [`handle`], which routes a request.
 //! - [`error`]: the crate's error type, [`ApiFnError`].
 
@@ -13,6 +14,8 @@ pub mod endpoints;
 pub mod error;
 pub mod http;
 pub mod router;
+pub mod task_config;
+pub mod tasks;
 
 pub use config::ApiConfig;
 pub use error::ApiFnError;

@@ -1,5 +1,6 @@
 //! api Lambda: Function URL → [`api::handle`].
 
+use api::tasks::TaskRoutes;
 use api::{Api, ApiConfig};
 use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::auth::Authenticator;
@@ -23,8 +24,24 @@ async fn main() -> Result<(), Error> {
         &config.tenants_table,
         requests.clone(),
     ));
+    let store = Arc::new(DynamoStore::new(
+        ddb.clone(),
+        &config.events_table,
+        chrono::Duration::days(7),
+        requests.clone(),
+    ));
+    let auth = Authenticator::new(tenants.clone(), config.key_cache);
+    let clock = Arc::new(SystemClock);
+    let tasks = TaskRoutes {
+        store: store.clone(),
+        auth: auth.clone(),
+        tokens: config.tasks.token_secret.clone(),
+        clock: clock.clone(),
+        token_ttl: config.tasks.token_ttl,
+        stream_url: config.tasks.stream_url.clone(),
+    };
     let api = Api {
-        auth: Authenticator::new(tenants.clone(), config.key_cache),
+        auth,
         endpoints: tenants,
         attempts: Arc::new(DynamoAttempts::new(
             ddb.clone(),
@@ -42,9 +59,10 @@ async fn main() -> Result<(), Error> {
             &config.delivery_queue_url,
             requests,
         )),
-        clock: Arc::new(SystemClock),
+        clock,
         rotation_overlap: config.rotation_overlap,
         allow_private_networks: config.allow_private_networks,
+        tasks,
     };
     run(service_fn(async |request: Request| {
         Ok::<_, Error>(api::handle(&api, request).await)

@@ -32,6 +32,8 @@ pub struct Api {
     pub rotation_overlap: chrono::Duration,
     /// Accept `http` and private endpoint URLs (local development only; unsafe).
     pub allow_private_networks: bool,
+    /// The task routes.
+    pub tasks: crate::tasks::TaskRoutes,
 }
 
 impl std::fmt::Debug for Api {
@@ -50,6 +52,9 @@ pub async fn handle(api: &Api, request: Request) -> Response<Body> {
 }
 
 async fn route(api: &Api, request: &Request) -> Result<Response<Body>, ApiError> {
+    if let Some(response) = crate::tasks::route(&api.tasks, request).await {
+        return Ok(response);
+    }
     let path = request.uri().path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {

@@ -1,4 +1,30 @@
-//! stream: the response-streaming Function URL that serves a task's events as Server-Sent Events, replaying from the store after `Last-Event-ID` and then tailing live.
+//! stream: `GET /v1/tasks/{task_id}/events` as Server-Sent Events (SPEC §6) from a
+//! response-streaming Function URL. Replays a task's stored events after the resume point,
+//! then tails new ones by polling adaptively; never skips a seq; ends after the terminal event
+//! or at a bounded lifetime; holds one of the tenant's stream slots while open.
 //!
-//! Not built yet: this crate reserves the function's place in the workspace and the
-//! deployment; its behaviour arrives with its own issue.
+//! # Layout
+//! - [`config`]: `StreamConfig`, read once from the environment.
+//! - Pure decisions: [`frame`] (the bytes of each SSE frame), [`resume`] (where to start),
+//!   [`order`] (what a page lets us send, and when missing seqs are gone), [`poll`] (adaptive
+//!   poll interval).
+//! - [`handler`]: [`handle`]: routing, auth (API key or stream token), 204/404/429, and the
+//!   response.
+//! - [`session`]: the open stream: replay, tail, heartbeats, lease renewal, lifetime.
+//! - [`body`]: the streaming response body, [`SseBody`].
+//! - [`error`]: the crate error, [`StreamError`].
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod frame;
+pub mod handler;
+pub mod order;
+pub mod poll;
+pub mod resume;
+pub mod session;
+
+pub use body::SseBody;
+pub use config::{StreamConfig, StreamSettings};
+pub use error::StreamError;
+pub use handler::{Streamer, handle};

@@ -1,0 +1,119 @@
+//! `burstline tail` as a user runs it: the real binary against the stream function served on a
+//! loopback port, with streams that end every second so the client must resume.
+
+use burstline::apikey::Scope;
+use burstline_tests::fixtures::task;
+use burstline_tests::serve_stream::serve;
+use burstline_tests::stack::Stack;
+use burstline_tests::streams::{append, events, streamer, tenant, token};
+use serde_json::Value;
+use std::process::Stdio;
+use std::time::Duration;
+use stream::StreamSettings;
+use tokio::process::Command;
+
+fn tail(url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_burstline"));
+    cmd.arg("tail")
+        .args(args)
+        .args(["--url", url])
+        .env_remove("BURSTLINE_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+fn short_lived() -> StreamSettings {
+    StreamSettings {
+        lifetime: Duration::from_millis(700),
+        retry: Duration::from_millis(50),
+        ..StreamSettings::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_resumes_after_every_drop_until_the_terminal_event() {
+    let stack = Stack::memory();
+    let key = tenant(&stack, "acme", 10, &[Scope::Stream]).await;
+    let url = serve(streamer(&stack, stack.store.clone(), short_lived()).await).await;
+    let k = task("acme", "run-1");
+    append(stack.store.as_ref(), &k, &events(3, false), None).await;
+    let child = tail(&url, &["run-1", "--api-key", key.expose(), "--json"])
+        .spawn()
+        .unwrap();
+    // Events keep coming across several stream lifetimes.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        append(stack.store.as_ref(), &k, &events(2, false), None).await;
+    }
+    append(stack.store.as_ref(), &k, &events(1, true), None).await;
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("tail stops after the terminal event")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let seqs: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (1..=16).collect::<Vec<_>>(), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_stops_on_204_and_pretty_prints_with_a_token() {
+    let stack = Stack::memory();
+    let key = tenant(&stack, "acme", 10, &[Scope::Stream]).await;
+    let deps = streamer(&stack, stack.store.clone(), short_lived()).await;
+    let url = serve(deps).await;
+    append(
+        stack.store.as_ref(),
+        &task("acme", "done"),
+        &events(4, true),
+        None,
+    )
+    .await;
+    let out = tail(
+        &url,
+        &["done", "--api-key", key.expose(), "--last-event-id", "4"],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "nothing left: 204");
+
+    let tok = token(
+        "acme",
+        "done",
+        chrono::Utc::now(),
+        chrono::Duration::minutes(5),
+    );
+    let out = tail(&url, &["done", "--token", &tok, "--last-event-id", "2"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].trim_start().starts_with("3  ") && lines[0].contains("tool_call.completed"));
+    assert!(lines[1].trim_start().starts_with("4  ") && lines[1].contains("task.completed"));
+
+    let out = tail(&url, &["done", "--token", "not-a-token"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}

@@ -1,0 +1,242 @@
+//! Task routes (SPEC §3): status, result, and stream tokens. Tenant-scoped: the tenant comes
+//! from the API key, so another tenant's task is simply not found (404).
+//!
+//! - `GET /v1/tasks/{id}` (`stream` scope): `200 {task_id, status, last_seq, created_at,
+//!   updated_at, links}` while running; `303 See Other` → `/v1/tasks/{id}/result` once finished.
+//! - `GET /v1/tasks/{id}/result` (`stream` scope): `200` the terminal event; `409` while
+//!   running.
+//! - `POST /v1/tasks/{id}/stream-tokens` (`manage` scope): `201 {token, expires_at, url}`.
+
+use burstline::api_error::ApiError;
+use burstline::apikey::Scope;
+use burstline::auth::Authenticator;
+use burstline::clock::Clock;
+use burstline::event::format_time;
+use burstline::head::TaskHead;
+use burstline::ids::{Seq, TaskId, TaskKey, TenantId};
+use burstline::store::EventStore;
+use burstline::stream_token::{StreamGrant, TokenSecret, mint};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, instrument};
+
+/// What the task routes need.
+#[derive(Clone)]
+pub struct TaskRoutes {
+    /// Task heads and events.
+    pub store: Arc<dyn EventStore>,
+    /// API keys (cached).
+    pub auth: Authenticator,
+    /// Signs stream tokens.
+    pub tokens: TokenSecret,
+    /// Wall time for token expiry.
+    pub clock: Arc<dyn Clock>,
+    /// Lifetime of a minted token.
+    pub token_ttl: Duration,
+    /// The stream function's URL, without a trailing slash.
+    pub stream_url: String,
+}
+
+impl std::fmt::Debug for TaskRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRoutes")
+            .field("stream_url", &self.stream_url)
+            .field("token_ttl", &self.token_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which task route a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Status,
+    Result,
+    StreamTokens,
+}
+
+/// Serves a task route; `None` when the request is not one (the router answers it).
+#[instrument(skip_all, fields(tenant_id, task_id))]
+pub async fn route(deps: &TaskRoutes, request: &Request) -> Option<Response<Body>> {
+    let (task_id, route) = parse_route(request.uri().path())?;
+    let response = match serve(deps, request, task_id, route).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    Some(response)
+}
+
+/// `None` for paths that are not task routes; `Err(())` for a task route with a bad id.
+fn parse_route(path: &str) -> Option<(Result<TaskId, ()>, Route)> {
+    let rest = path.trim_end_matches('/').strip_prefix("/v1/tasks/")?;
+    let (id, route) = match rest.split_once('/') {
+        None => (rest, Route::Status),
+        Some((id, "result")) => (id, Route::Result),
+        Some((id, "stream-tokens")) => (id, Route::StreamTokens),
+        Some(_) => return None,
+    };
+    Some((TaskId::parse(id).map_err(|_| ()), route))
+}
+
+async fn serve(
+    deps: &TaskRoutes,
+    request: &Request,
+    task_id: Result<TaskId, ()>,
+    route: Route,
+) -> Result<Response<Body>, ApiError> {
+    let (method, scope) = match route {
+        Route::Status | Route::Result => (Method::GET, Scope::Stream),
+        Route::StreamTokens => (Method::POST, Scope::Manage),
+    };
+    if request.method() != method {
+        return Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("use {method}"),
+        ));
+    }
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let key = deps.auth.authenticate(authorization, scope).await?;
+    let task_id = task_id.map_err(|()| ApiError::not_found("no such task"))?;
+    let span = tracing::Span::current();
+    span.record("tenant_id", key.tenant_id.as_str());
+    span.record("task_id", task_id.as_str());
+    let head = head(deps, key.tenant_id, task_id).await?;
+    match route {
+        Route::Status => Ok(status(deps, &head)),
+        Route::Result => result(deps, &head).await,
+        Route::StreamTokens => Ok(stream_token(deps, &head)),
+    }
+}
+
+async fn head(deps: &TaskRoutes, tenant: TenantId, task: TaskId) -> Result<TaskHead, ApiError> {
+    deps.store
+        .head(&TaskKey::new(tenant, task))
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::not_found("no such task"))
+}
+
+fn status(deps: &TaskRoutes, head: &TaskHead) -> Response<Body> {
+    let task = &head.key.task_id;
+    let result_path = format!("/v1/tasks/{task}/result");
+    let body = json!({
+        "task_id": task,
+        "status": head.status.as_str(),
+        "last_seq": head.last_seq,
+        "created_at": format_time(&head.created_at),
+        "updated_at": format_time(&head.updated_at),
+        "links": {
+            "events": format!("{}/v1/tasks/{task}/events", deps.stream_url),
+            "result": result_path,
+        },
+    });
+    if !head.status.is_terminal() {
+        return json_response(StatusCode::OK, &body);
+    }
+    let mut response = json_response(StatusCode::SEE_OTHER, &body);
+    if let Ok(location) = HeaderValue::from_str(&result_path) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+async fn result(deps: &TaskRoutes, head: &TaskHead) -> Result<Response<Body>, ApiError> {
+    let Some(terminal) = head.terminal_seq.filter(|_| head.status.is_terminal()) else {
+        return Err(ApiError::new(
+            409,
+            "task_running",
+            format!(
+                "the task is still running (last_seq {}); follow its events stream",
+                head.last_seq
+            ),
+        ));
+    };
+    let page = deps
+        .store
+        .events(&head.key, Seq(terminal.0.saturating_sub(1)), 1)
+        .await
+        .map_err(unavailable)?;
+    let event = page
+        .into_iter()
+        .find(|e| e.seq == terminal)
+        .ok_or_else(|| ApiError::not_found("the terminal event is past retention"))?;
+    let body = serde_json::to_value(&event).unwrap_or(Value::Null);
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+fn stream_token(deps: &TaskRoutes, head: &TaskHead) -> Response<Body> {
+    let now = deps.clock.now();
+    let expires_at = now + chrono::Duration::from_std(deps.token_ttl).unwrap_or_default();
+    let grant = StreamGrant {
+        tenant_id: head.key.tenant_id.clone(),
+        task_id: head.key.task_id.clone(),
+        // Tokens carry whole seconds; round down so `expires_at` is exactly what is enforced.
+        expires_at: chrono::DateTime::from_timestamp(expires_at.timestamp(), 0)
+            .unwrap_or(expires_at),
+    };
+    let token = mint(&deps.tokens, &grant);
+    info!(expires_at = %format_time(&grant.expires_at), "stream token minted");
+    let url = format!(
+        "{}/v1/tasks/{}/events?token={token}",
+        deps.stream_url, head.key.task_id
+    );
+    json_response(
+        StatusCode::CREATED,
+        &json!({"token": token, "expires_at": format_time(&grant.expires_at), "url": url}),
+    )
+}
+
+fn unavailable(e: burstline::Error) -> ApiError {
+    tracing::error!(error = %e, "store unavailable");
+    ApiError::new(503, "unavailable", "cannot read the task right now; retry")
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &e.to_json())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_routes_are_recognised_and_others_left_alone() {
+        let id = |s: &str| Ok(TaskId::parse(s).unwrap());
+        assert_eq!(
+            parse_route("/v1/tasks/run-1"),
+            Some((id("run-1"), Route::Status))
+        );
+        assert_eq!(
+            parse_route("/v1/tasks/run-1/"),
+            Some((id("run-1"), Route::Status))
+        );
+        assert_eq!(
+            parse_route("/v1/tasks/run-1/result"),
+            Some((id("run-1"), Route::Result))
+        );
+        assert_eq!(
+            parse_route("/v1/tasks/run-1/stream-tokens"),
+            Some((id("run-1"), Route::StreamTokens))
+        );
+        assert_eq!(parse_route("/v1/tasks/run-1/events"), None);
+        assert_eq!(parse_route("/v1/endpoints"), None);
+        assert_eq!(parse_route("/v1/tasks/a b"), Some((Err(()), Route::Status)));
+    }
+}

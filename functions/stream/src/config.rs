@@ -1,0 +1,153 @@
+//! stream's configuration, read once at cold start. Variable names match `template.yaml`.
+
+use crate::poll::PollPolicy;
+use burstline::Error;
+use burstline::config::{Lookup, parsed, required};
+use burstline::leases::MAX_LEASE_TTL;
+use burstline::stream_token::{MIN_SECRET_BYTES, TokenSecret};
+use std::time::Duration;
+
+/// Settings of the stream function.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// `EVENTS_TABLE`: events and task heads.
+    pub events_table: String,
+    /// `TENANTS_TABLE`: keys, tenants' `max_streams`, and stream slots.
+    pub tenants_table: String,
+    /// `STREAM_TOKEN_SECRET`: HS256 secret shared with the api (at least 32 bytes).
+    pub token_secret: TokenSecret,
+    /// `KEY_CACHE_SECONDS` (60): how long a warm function trusts a key lookup.
+    pub key_cache: Duration,
+    /// Timings and sizes of a stream.
+    pub settings: StreamSettings,
+}
+
+/// How a stream behaves once open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// `STREAM_LIFETIME_SECONDS` (840): a stream ends cleanly after this, before Lambda's
+    /// 15-minute limit, and the client resumes with `Last-Event-ID`.
+    pub lifetime: Duration,
+    /// `HEARTBEAT_SECONDS` (15, at most 15): longest silence before a `: ping`.
+    pub heartbeat: Duration,
+    /// `RETRY_MS` (1000): the `retry:` sent first, the client's reconnect delay.
+    pub retry: Duration,
+    /// `POLL_MIN_MS` (25) and `POLL_MAX_MS` (1000): the adaptive polling range.
+    pub poll: PollPolicy,
+    /// `PAGE_SIZE` (100): events per replay query.
+    pub page_size: usize,
+    /// `LEASE_SECONDS` (90, at most 120): a crashed stream's slot frees itself after this.
+    pub lease_ttl: Duration,
+    /// `THROTTLE_RETRY_SECONDS` (10): `Retry-After` / `retry:` when over budget.
+    pub throttle_retry: Duration,
+    /// `RETENTION_DAYS` (7, as fanout's): older tasks may have lost events to TTL.
+    pub retention: chrono::Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            lifetime: Duration::from_secs(14 * 60),
+            heartbeat: Duration::from_secs(15),
+            retry: Duration::from_secs(1),
+            poll: PollPolicy::default(),
+            page_size: 100,
+            lease_ttl: Duration::from_secs(90),
+            throttle_retry: Duration::from_secs(10),
+            retention: chrono::Duration::days(7),
+        }
+    }
+}
+
+impl StreamConfig {
+    /// Every variable this config reads.
+    pub const VARS: [&'static str; 13] = [
+        "EVENTS_TABLE",
+        "TENANTS_TABLE",
+        "STREAM_TOKEN_SECRET",
+        "KEY_CACHE_SECONDS",
+        "STREAM_LIFETIME_SECONDS",
+        "HEARTBEAT_SECONDS",
+        "RETRY_MS",
+        "POLL_MIN_MS",
+        "POLL_MAX_MS",
+        "PAGE_SIZE",
+        "LEASE_SECONDS",
+        "THROTTLE_RETRY_SECONDS",
+        "RETENTION_DAYS",
+    ];
+
+    /// Reads the configuration, naming the variable at fault.
+    pub fn from_env(env: Lookup<'_>) -> Result<Self, Error> {
+        let d = StreamSettings::default();
+        let secs =
+            |var, default: Duration| parsed(env, var, default.as_secs()).map(Duration::from_secs);
+        let millis = |var, default: Duration| {
+            parsed(
+                env,
+                var,
+                u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
+            )
+            .map(Duration::from_millis)
+        };
+        let token_secret =
+            TokenSecret::new(required(env, "STREAM_TOKEN_SECRET")?).ok_or(Error::Config {
+                var: "STREAM_TOKEN_SECRET",
+                message: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            })?;
+        Ok(Self {
+            events_table: required(env, "EVENTS_TABLE")?,
+            tenants_table: required(env, "TENANTS_TABLE")?,
+            token_secret,
+            key_cache: secs("KEY_CACHE_SECONDS", Duration::from_secs(60))?,
+            settings: StreamSettings {
+                lifetime: secs("STREAM_LIFETIME_SECONDS", d.lifetime)?,
+                heartbeat: secs("HEARTBEAT_SECONDS", d.heartbeat)?
+                    .clamp(Duration::from_secs(1), d.heartbeat),
+                retry: millis("RETRY_MS", d.retry)?,
+                poll: PollPolicy {
+                    min: millis("POLL_MIN_MS", d.poll.min)?,
+                    max: millis("POLL_MAX_MS", d.poll.max)?,
+                },
+                page_size: parsed(env, "PAGE_SIZE", d.page_size)?.clamp(1, 1000),
+                lease_ttl: secs("LEASE_SECONDS", d.lease_ttl)?
+                    .clamp(Duration::from_secs(10), MAX_LEASE_TTL),
+                throttle_retry: secs("THROTTLE_RETRY_SECONDS", d.throttle_retry)?,
+                retention: chrono::Duration::days(parsed(env, "RETENTION_DAYS", 7i64)?),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_clamps() {
+        let env = |k: &str| match k {
+            "EVENTS_TABLE" => Some("e".to_owned()),
+            "TENANTS_TABLE" => Some("t".to_owned()),
+            "STREAM_TOKEN_SECRET" => Some("x".repeat(32)),
+            "HEARTBEAT_SECONDS" => Some("60".to_owned()),
+            "LEASE_SECONDS" => Some("600".to_owned()),
+            _ => None,
+        };
+        let c = StreamConfig::from_env(&env).unwrap();
+        assert_eq!(c.settings.heartbeat, Duration::from_secs(15));
+        assert_eq!(c.settings.lease_ttl, MAX_LEASE_TTL);
+        assert_eq!(c.settings.lifetime, Duration::from_secs(840));
+        assert_eq!(c.settings.poll, PollPolicy::default());
+    }
+
+    #[test]
+    fn short_secrets_name_the_variable() {
+        let env = |k: &str| match k {
+            "EVENTS_TABLE" | "TENANTS_TABLE" => Some("x".to_owned()),
+            "STREAM_TOKEN_SECRET" => Some("short".to_owned()),
+            _ => None,
+        };
+        let err = StreamConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("STREAM_TOKEN_SECRET"), "{err}");
+    }
+}

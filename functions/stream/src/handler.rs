@@ -1,0 +1,277 @@
+//! The stream handler: route → authenticate → resume point → task → budget → respond, then
+//! the [`Session`](crate::session::Session) writes frames while the runtime streams them.
+
+use crate::body::SseBody;
+use crate::config::StreamSettings;
+use crate::frame;
+use crate::resume::{ResumePoint, resume_point};
+use crate::session::Session;
+use burstline::api_error::ApiError;
+use burstline::apikey::Scope;
+use burstline::auth::Authenticator;
+use burstline::clock::Clock;
+use burstline::ids::{Seq, TaskId, TaskKey, TenantId};
+use burstline::leases::{Claim, LeaseStore};
+use burstline::store::EventStore;
+use burstline::stream_token::{TokenSecret, verify};
+use burstline::tenant::DEFAULT_MAX_STREAMS;
+use burstline::tenants::TenantStore;
+use bytes::Bytes;
+use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use lambda_http::{Request, Response};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::{info, instrument, warn};
+
+/// Frames buffered between the session and the runtime; a slow reader applies backpressure.
+const CHANNEL_FRAMES: usize = 16;
+
+/// stream's dependencies, built once per cold start. Cloning is shallow.
+#[derive(Clone)]
+pub struct Streamer {
+    /// Events and task heads.
+    pub store: Arc<dyn EventStore>,
+    /// Tenants' `max_streams`.
+    pub tenants: Arc<dyn TenantStore>,
+    /// Stream slots.
+    pub leases: Arc<dyn LeaseStore>,
+    /// API keys (cached).
+    pub auth: Authenticator,
+    /// Verifies `?token=`.
+    pub tokens: TokenSecret,
+    /// Wall time for token expiry, leases and retention.
+    pub clock: Arc<dyn Clock>,
+    /// Timings and sizes.
+    pub settings: StreamSettings,
+}
+
+impl std::fmt::Debug for Streamer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamer")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who is asking, which decides how "over budget" is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    /// An API key: a program that can read a 429.
+    Key(TenantId),
+    /// A stream token: a browser EventSource, which gives up for good on any non-200.
+    Token(TenantId),
+}
+
+impl Caller {
+    fn tenant(&self) -> &TenantId {
+        match self {
+            Caller::Key(t) | Caller::Token(t) => t,
+        }
+    }
+}
+
+/// What opening a stream decided.
+enum Opened {
+    /// 200: a session will write the frames.
+    Stream(Box<Session>),
+    /// 204: the task is finished and the client has read all of it.
+    Finished,
+    /// Over budget, for a token client: 200 with `retry:` and one `event: throttled`.
+    Throttled,
+}
+
+/// Serves `GET /v1/tasks/{task_id}/events` (SPEC §3, §6).
+///
+/// - `200 text/event-stream`: `retry:`, then the events after the resume point in seq order
+///   (never skipping one), `: ping` when quiet, `event: gap` for seqs past retention; the
+///   response ends after the terminal event, at the configured lifetime, or when the client
+///   goes away.
+/// - `204`: the task is finished and nothing is left after the resume point.
+/// - JSON errors: 400 bad resume point, 401 bad credentials, 403 scope or token for another
+///   task, 404 unknown task (including another tenant's), 429 + `Retry-After` over budget for
+///   API-key clients, 503 store unavailable.
+#[instrument(skip_all, fields(tenant_id, task_id))]
+pub async fn handle(deps: &Streamer, request: Request) -> Response<SseBody> {
+    match open(deps, &request).await {
+        Ok(Opened::Stream(session)) => {
+            let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+            tokio::spawn(session.run(tx));
+            sse_response(SseBody::channel(rx))
+        }
+        Ok(Opened::Finished) => {
+            let mut response = Response::new(SseBody::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        Ok(Opened::Throttled) => {
+            let retry = deps.settings.throttle_retry;
+            let mut body = frame::retry(retry).to_vec();
+            body.extend_from_slice(&frame::throttled(retry));
+            sse_response(SseBody::full(body))
+        }
+        Err(e) => {
+            let mut response = error_response(&e);
+            if e.status == 429 {
+                let secs = deps.settings.throttle_retry.as_secs().max(1);
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            response
+        }
+    }
+}
+
+async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
+    let task_id = route(request)?;
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let caller = authenticate(deps, request.headers(), &query, &task_id).await?;
+    let span = tracing::Span::current();
+    span.record("tenant_id", caller.tenant().as_str());
+    span.record("task_id", task_id.as_str());
+    let last_event_id = header_str(request.headers(), "last-event-id");
+    let resume = resume_point(last_event_id, &query)?;
+    let key = TaskKey::new(caller.tenant().clone(), task_id);
+    let head = deps
+        .store
+        .head(&key)
+        .await
+        .map_err(|e| unavailable("head", &e))?
+        .ok_or_else(|| ApiError::not_found("no such task"))?;
+    let cursor = match resume {
+        ResumePoint::Start => Seq(0),
+        ResumePoint::After(seq) => seq,
+        ResumePoint::Now => head.last_seq,
+    };
+    if head.status.is_terminal() && cursor >= head.last_seq {
+        info!(cursor = cursor.0, "task finished and fully read");
+        return Ok(Opened::Finished);
+    }
+    let max = deps
+        .tenants
+        .tenant(caller.tenant())
+        .await
+        .map_err(|e| unavailable("tenant", &e))?
+        .map_or(DEFAULT_MAX_STREAMS, |t| t.max_streams);
+    let claim = deps
+        .leases
+        .acquire(
+            caller.tenant(),
+            max,
+            deps.clock.now(),
+            deps.settings.lease_ttl,
+        )
+        .await
+        .map_err(|e| unavailable("lease", &e))?;
+    let lease = match (claim, caller) {
+        (Claim::Granted(lease), _) => lease,
+        (Claim::Full, Caller::Token(_)) => {
+            warn!(max_streams = max, "over stream budget (token client)");
+            return Ok(Opened::Throttled);
+        }
+        (Claim::Full, Caller::Key(_)) => {
+            warn!(max_streams = max, "over stream budget (API client)");
+            return Err(ApiError::new(
+                429,
+                "too_many_streams",
+                format!("this tenant already has {max} open streams; retry later"),
+            ));
+        }
+    };
+    info!(cursor = cursor.0, slot = lease.slot, "stream opened");
+    Ok(Opened::Stream(Box::new(Session::new(
+        deps.clone(),
+        &head,
+        cursor,
+        lease,
+    ))))
+}
+
+/// The task id of `GET /v1/tasks/{task_id}/events`.
+fn route(request: &Request) -> Result<TaskId, ApiError> {
+    let task = request
+        .uri()
+        .path()
+        .strip_prefix("/v1/tasks/")
+        .and_then(|rest| rest.strip_suffix("/events"))
+        .and_then(|id| TaskId::parse(id).ok())
+        .ok_or_else(|| {
+            ApiError::not_found("no such route; streams are at /v1/tasks/{task_id}/events")
+        })?;
+    if request.method() != Method::GET {
+        return Err(ApiError::new(405, "method_not_allowed", "use GET"));
+    }
+    Ok(task)
+}
+
+/// `?token=` (a stream token for exactly this task), else a Bearer key with `stream` scope.
+async fn authenticate(
+    deps: &Streamer,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    task_id: &TaskId,
+) -> Result<Caller, ApiError> {
+    let token = query.iter().find(|(k, _)| k == "token").map(|(_, v)| v);
+    let Some(token) = token else {
+        let key = deps
+            .auth
+            .authenticate(header_str(headers, "authorization"), Scope::Stream)
+            .await?;
+        return Ok(Caller::Key(key.tenant_id));
+    };
+    let grant = verify(&deps.tokens, token, deps.clock.now()).map_err(|e| {
+        info!(reason = %e, "stream token refused");
+        ApiError::new(
+            401,
+            "invalid_token",
+            "the stream token is invalid or expired",
+        )
+    })?;
+    if grant.task_id != *task_id {
+        return Err(ApiError::forbidden(
+            "token_not_for_this_task",
+            "this stream token opens another task",
+        ));
+    }
+    Ok(Caller::Token(grant.tenant_id))
+}
+
+fn unavailable(what: &'static str, e: &burstline::Error) -> ApiError {
+    tracing::error!(error = %e, what, "store unavailable");
+    ApiError::new(503, "unavailable", "cannot read the task right now; retry")
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A 200 event-stream response with the SPEC's headers (and never `content-length`).
+fn sse_response(body: SseBody) -> Response<SseBody> {
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// The SPEC's JSON error response.
+pub fn error_response(e: &ApiError) -> Response<SseBody> {
+    let mut response = Response::new(SseBody::full(Bytes::from(e.to_json().to_string())));
+    *response.status_mut() =
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

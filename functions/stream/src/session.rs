@@ -1,0 +1,257 @@
+//! One open stream: replay, then live tail, with heartbeats, lease renewal and a bounded
+//! lifetime. Reads through the ports; every decision is in [`order`](crate::order),
+//! [`poll`](crate::poll) and [`frame`](crate::frame).
+//!
+//! The function cannot see a client disconnect on Lambda (the runtime keeps accepting bytes),
+//! so what protects the tenant's budget from abandoned streams is the lifetime bound and the
+//! lease: a stream ends after `lifetime` at the latest, and a crashed one's slot expires.
+
+use crate::error::StreamError;
+use crate::frame;
+use crate::handler::Streamer;
+use crate::order::{is_gone, plan};
+use burstline::head::TaskHead;
+use burstline::ids::{Seq, TaskKey};
+use burstline::leases::{Lease, Renewal};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tracing::{info, warn};
+
+/// Consecutive failed reads after which the stream ends (the client resumes).
+const MAX_READ_FAILURES: u32 = 3;
+/// How soon a failed lease renewal is tried again.
+const RENEW_RETRY: Duration = Duration::from_secs(5);
+
+/// Why a stream ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// The terminal event was sent.
+    Terminal,
+    /// The configured lifetime ran out; the client resumes with `Last-Event-ID`.
+    Lifetime,
+    /// The reader went away (seen in-process only, e.g. in tests; not on Lambda).
+    ClientGone,
+    /// Reads or the lease failed; the client resumes with `Last-Event-ID`.
+    Failed(StreamError),
+}
+
+/// The client stopped reading.
+struct Gone;
+
+/// The state of one open stream.
+pub struct Session {
+    deps: Streamer,
+    key: TaskKey,
+    cursor: Seq,
+    known_last: Seq,
+    terminal_seq: Option<Seq>,
+    created_at: DateTime<Utc>,
+    lease: Lease,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("key", &self.key)
+            .field("cursor", &self.cursor)
+            .field("slot", &self.lease.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When the next things are due.
+struct Timers {
+    deadline: Instant,
+    last_write: Instant,
+    last_activity: Instant,
+    next_renew: Instant,
+}
+
+impl Session {
+    /// A session for `head`'s task from `cursor`, holding `lease`.
+    pub(crate) fn new(deps: Streamer, head: &TaskHead, cursor: Seq, lease: Lease) -> Self {
+        Self {
+            deps,
+            key: head.key.clone(),
+            cursor,
+            known_last: head.last_seq,
+            terminal_seq: head.terminal_seq,
+            created_at: head.created_at,
+            lease,
+        }
+    }
+
+    /// Serves the stream into `tx` until it ends, then frees the slot.
+    pub async fn run(mut self, tx: mpsc::Sender<Bytes>) {
+        let ending = self.serve(&tx).await;
+        drop(tx);
+        if let Err(e) = self.deps.leases.release(&self.lease).await {
+            // The lease expires on its own; this only delays the slot.
+            warn!(error = %e, "releasing the stream slot failed");
+        }
+        match &ending {
+            Ending::Failed(e) => warn!(
+                tenant_id = %self.key.tenant_id, task_id = %self.key.task_id,
+                cursor = self.cursor.0, error = %e, retryable = e.is_retryable(),
+                "stream ended early"
+            ),
+            other => info!(
+                tenant_id = %self.key.tenant_id, task_id = %self.key.task_id,
+                cursor = self.cursor.0, ending = ?other, "stream ended"
+            ),
+        }
+    }
+
+    async fn serve(&mut self, tx: &mpsc::Sender<Bytes>) -> Ending {
+        let s = self.deps.settings.clone();
+        let start = Instant::now();
+        let mut t = Timers {
+            deadline: start + s.lifetime,
+            last_write: start,
+            last_activity: start,
+            next_renew: start + s.lease_ttl / 3,
+        };
+        if send(tx, frame::retry(s.retry)).await.is_err() {
+            return Ending::ClientGone;
+        }
+        let mut missing_since: Option<(Seq, Instant)> = None;
+        let mut failures = 0;
+        loop {
+            if Instant::now() >= t.deadline {
+                return Ending::Lifetime;
+            }
+            let page = match self
+                .deps
+                .store
+                .events(&self.key, self.cursor, s.page_size)
+                .await
+            {
+                Ok(page) => {
+                    failures = 0;
+                    page
+                }
+                Err(e) if e.is_retryable() && failures + 1 < MAX_READ_FAILURES => {
+                    failures += 1;
+                    warn!(error = %e, failures, "reading events failed; retrying");
+                    Vec::new()
+                }
+                Err(e) => return Ending::Failed(e.into()),
+            };
+            let p = plan(self.cursor, &page, self.known_last);
+            for e in &page[..p.deliver] {
+                if send(tx, frame::event(e)).await.is_err() {
+                    return Ending::ClientGone;
+                }
+                self.cursor = e.seq;
+                t.last_write = Instant::now();
+                t.last_activity = t.last_write;
+                if e.event_type.terminal_status().is_some() {
+                    return Ending::Terminal;
+                }
+            }
+            self.known_last = self.known_last.max(self.cursor);
+            let now = Instant::now();
+            if let Some((from, to)) = p.missing {
+                let since = match missing_since {
+                    Some((f, at)) if f == from => at,
+                    _ => now,
+                };
+                missing_since = Some((from, since));
+                if is_gone(
+                    self.created_at,
+                    self.deps.clock.now(),
+                    s.retention,
+                    now - since,
+                ) {
+                    warn!(from = from.0, to = to.0, "events past retention");
+                    if send(tx, frame::gap(from, to)).await.is_err() {
+                        return Ending::ClientGone;
+                    }
+                    self.cursor = to;
+                    t.last_write = Instant::now();
+                    missing_since = None;
+                    if self.terminal_seq.is_some_and(|ts| ts <= to) {
+                        return Ending::Terminal;
+                    }
+                    continue;
+                }
+            } else {
+                missing_since = None;
+                if p.deliver == s.page_size {
+                    // A full page: replay on without waiting.
+                    continue;
+                }
+            }
+            // Waiting for a missing seq polls fast: it is normally a moment away.
+            let interval = match p.missing {
+                Some(_) => s.poll.min,
+                None => s.poll.interval(now - t.last_activity),
+            };
+            if let Err(ending) = self.wait(tx, &mut t, now + interval).await {
+                return ending;
+            }
+        }
+    }
+
+    /// Sleeps until `next_poll`, sending heartbeats and renewing the lease on the way.
+    async fn wait(
+        &mut self,
+        tx: &mpsc::Sender<Bytes>,
+        t: &mut Timers,
+        next_poll: Instant,
+    ) -> Result<(), Ending> {
+        let heartbeat = self.deps.settings.heartbeat;
+        loop {
+            let heartbeat_at = t.last_write + heartbeat;
+            let wake = next_poll
+                .min(heartbeat_at)
+                .min(t.next_renew)
+                .min(t.deadline);
+            sleep_until(wake).await;
+            let now = Instant::now();
+            if now >= t.deadline {
+                return Err(Ending::Lifetime);
+            }
+            if now >= heartbeat_at {
+                send(tx, frame::ping())
+                    .await
+                    .map_err(|Gone| Ending::ClientGone)?;
+                t.last_write = now;
+            }
+            if now >= t.next_renew {
+                t.next_renew = now + self.renew().await?;
+            }
+            if now >= next_poll {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Renews the lease; returns when to renew next.
+    async fn renew(&mut self) -> Result<Duration, Ending> {
+        let ttl = self.deps.settings.lease_ttl;
+        match self
+            .deps
+            .leases
+            .renew(&self.lease, self.deps.clock.now(), ttl)
+            .await
+        {
+            Ok(Renewal::Renewed(lease)) => {
+                self.lease = lease;
+                Ok(ttl / 3)
+            }
+            Ok(Renewal::Lost) => Err(Ending::Failed(StreamError::LeaseLost)),
+            Err(e) => {
+                warn!(error = %e, "renewing the stream slot failed; retrying");
+                Ok(RENEW_RETRY.min(ttl / 6))
+            }
+        }
+    }
+}
+
+async fn send(tx: &mpsc::Sender<Bytes>, frame: Bytes) -> Result<(), Gone> {
+    tx.send(frame).await.map_err(|_| Gone)
+}
