@@ -106,6 +106,13 @@ pub enum DlqMessage {
     Raw(JobMessage),
 }
 
+impl DeadLetter {
+    /// The DLQ message body: `{"dead_letter":{…}}`.
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(&serde_json::json!({ "dead_letter": self })).unwrap_or_default()
+    }
+}
+
 impl DlqMessage {
     /// The jobs to redrive.
     pub fn jobs(&self) -> Vec<DeliveryJob> {

@@ -118,13 +118,7 @@ impl DeliveryQueue for SqsQueue {
 #[async_trait]
 impl DeadLetterSink for SqsQueue {
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<()> {
-        let bodies = letters
-            .iter()
-            .map(|l| {
-                serde_json::to_string(&serde_json::json!({ "dead_letter": l }))
-                    .map_err(|e| Error::Internal(e.to_string()))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let bodies: Vec<String> = letters.iter().map(DeadLetter::to_body).collect();
         self.send_all(&bodies, Duration::ZERO).await
     }
 }
