@@ -146,8 +146,10 @@ async fn run(batching: Option<Batching>, url: &str, count: &AtomicU64) -> (f64, 
 
 fn main() {
     let (url, count) = start_receiver();
+    // One core for the deliver path, one for the receiver: two busy runtimes on two cores.
+    let workers: usize = std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("runtime");
@@ -180,8 +182,9 @@ fn main() {
         "## Webhook delivery\n\n`cargo run --release -p burstline-tests --bin bench-deliver` (part of `make bench`) on {}.\n\n\
          {} tasks × {} events of 1 KiB, one job per task, delivered by `deliver::handle` (store read, \
          Standard Webhooks signing, keep-alive POST through the SSRF-checking client, outcome, attempt \
-         log) to a local receiver answering 204, which runs on the same machine. Jobs run 200 at a \
-         time; within a job, events go out in seq order. Target: ≥ 20,000 deliveries/s.\n\n{table}",
+         log) to a local receiver answering 204, which runs on the same machine (its own thread; the \
+         deliver path gets {workers} tokio worker thread(s)). Jobs run 200 at a time; within a \
+         job, events go out in seq order. Target: ≥ 20,000 deliveries/s.\n\n{table}",
         burstline_tests::benchdoc::machine(),
         TASKS,
         EVENTS_PER_TASK,
