@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: help test venv fmt fmt-check clippy unit lint-template bench check clean
+.PHONY: help test venv deploy-tools fmt fmt-check clippy unit lint-template bench check build deploy clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,25 @@ check: ## Fast compile check while iterating
 
 bench: venv ## Benchmarks (not in CI): prints a table and rewrites BENCHMARKS.md
 	$(CARGO) run --release -p burstline-tests --bin bench -- --moto
+	$(CARGO) run --release -p burstline-tests --bin bench-deliver
+	$(CARGO) run --release -p burstline-tests --bin bench_sse -- --moto
+
+DEPLOY_VENV := $(VENV)/.deploy-tools
+
+deploy-tools: $(DEPLOY_VENV) ## cargo-lambda (with zig) and aws-sam-cli in .venv
+
+$(DEPLOY_VENV): requirements-deploy.txt | venv
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
+	touch $@
+
+build: deploy-tools ## cargo lambda build --release --arm64 for every function
+	rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 \
+	  --bin ingest --bin fanout --bin deliver --bin stream --bin api
+
+deploy: deploy-tools ## sam build && sam deploy with infra/samconfig.toml (first time: see README)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --config-file infra/samconfig.toml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam deploy --config-file infra/samconfig.toml
 
 clean:
 	$(CARGO) clean

@@ -1,7 +1,10 @@
 //! `burstline`: the command-line tool for operators and developers.
 
 mod admin;
+mod dlq;
+mod endpoints;
 mod tail;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +20,12 @@ struct Cli {
 enum Command {
     /// Operator commands that talk to AWS directly: resources, tenants and API keys.
     Admin(admin::AdminArgs),
+    /// Manage webhook endpoints (through the api).
+    Endpoints(endpoints::EndpointsArgs),
+    /// Inspect and redrive dead-lettered webhooks (SQS).
+    Dlq(dlq::DlqArgs),
+    /// Verify a received webhook's signature (body on stdin).
+    Verify(verify::VerifyArgs),
     /// Follow a task's events over SSE until it ends.
     Tail(tail::TailArgs),
 }
@@ -30,6 +39,9 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Admin(args) => admin::run(args).await,
+        Command::Endpoints(args) => endpoints::run(args).await,
+        Command::Dlq(args) => dlq::run(args).await,
+        Command::Verify(args) => verify::run(args),
         Command::Tail(args) => tail::run(args).await,
     };
     match result {

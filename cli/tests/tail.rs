@@ -3,7 +3,7 @@
 
 use burstline::apikey::Scope;
 use burstline_tests::fixtures::task;
-use burstline_tests::serve::serve;
+use burstline_tests::serve_stream::serve;
 use burstline_tests::stack::Stack;
 use burstline_tests::streams::{append, events, streamer, tenant, token};
 use serde_json::Value;

@@ -1,9 +1,10 @@
 //! Wall-clock time as a dependency. Lease expiry, token expiry and retention decisions need
 //! calendar time; passing a [`Clock`] lets tests drive it with tokio's paused clock instead of
-//! sleeping.
+//! sleeping, or move it by hand ([`ManualClock`]).
 
 use chrono::{DateTime, Utc};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 /// A source of the current UTC time.
@@ -44,6 +45,30 @@ impl Clock for TokioClock {
     fn now(&self) -> DateTime<Utc> {
         let elapsed = chrono::Duration::from_std(self.anchor.elapsed()).unwrap_or_default();
         self.start + elapsed
+    }
+}
+
+/// A clock tests move by hand. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    /// A clock stopped at `at`.
+    pub fn new(at: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(at)))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += chrono::Duration::from_std(by).unwrap_or_default();
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_else(|_| Utc::now())
     }
 }
 

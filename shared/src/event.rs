@@ -61,6 +61,13 @@ impl From<EventType> for String {
     }
 }
 
+impl std::str::FromStr for EventType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
 impl TryFrom<String> for EventType {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {

@@ -9,6 +9,17 @@ fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
 }
 
+/// A producer-chosen id: 1..=`max` chars of `[A-Za-z0-9_.:-]`.
+fn parse_producer_id(s: &str, max: usize) -> Result<String, IdError> {
+    if !s.is_empty() && s.len() <= max && s.chars().all(is_id_char) {
+        Ok(s.to_owned())
+    } else {
+        Err(IdError(format!(
+            "must be 1-{max} characters of [A-Za-z0-9_.:-]"
+        )))
+    }
+}
+
 /// Why an identifier was refused; the caller names the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdError(pub String);
@@ -104,14 +115,7 @@ impl TaskId {
 
     /// Parses a task id.
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        if !s.is_empty() && s.len() <= Self::MAX_LEN && s.chars().all(is_id_char) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(IdError(format!(
-                "must be 1-{} characters of [A-Za-z0-9_.:-]",
-                Self::MAX_LEN
-            )))
-        }
+        parse_producer_id(s, Self::MAX_LEN).map(Self)
     }
 }
 
@@ -121,14 +125,7 @@ impl EventId {
 
     /// Parses a producer-supplied event id.
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        if !s.is_empty() && s.len() <= Self::MAX_LEN && s.chars().all(is_id_char) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(IdError(format!(
-                "must be 1-{} characters of [A-Za-z0-9_.:-]",
-                Self::MAX_LEN
-            )))
-        }
+        parse_producer_id(s, Self::MAX_LEN).map(Self)
     }
 
     /// A fresh ingest-assigned id: `evt_` + ULID (time-ordered, 80 random bits).

@@ -49,6 +49,78 @@ pub struct DeliveryJob {
     /// Attempts made so far (0 for a fresh job).
     #[serde(default)]
     pub attempt: u32,
+    /// Not to be attempted before this time: how waits longer than SQS's 15-minute delay
+    /// are chained (deliver re-enqueues a job that is not yet due).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Times deliver found the events not yet committed and looked again later.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commit_waits: u32,
+    /// Every attempt so far, oldest first: what a dead letter needs to be understood.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AttemptSummary>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One delivery attempt, as carried in the job and the dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptSummary {
+    /// When the attempt started.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// Time to the response (or the failure).
+    pub latency_ms: u64,
+    /// Error class when there was no usable response: `timeout`, `connect`, `refused_address`, …
+    pub error: Option<String>,
+}
+
+/// A job that will not be delivered by itself: the DLQ message, with everything needed to
+/// understand and redrive it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The job, with the events still undelivered and the attempt history.
+    pub job: DeliveryJob,
+    /// Why it stopped: `retries exhausted`, `410 Gone`, `HTTP 400`, `endpoint disabled`, …
+    pub reason: String,
+    /// The endpoint's URL at the time.
+    pub url: Option<String>,
+    /// When it was dead-lettered.
+    pub dead_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A message in the dead-letter queue: a [`DeadLetter`] from deliver, or a raw job message
+/// moved there by the queue's redrive policy after repeated crashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DlqMessage {
+    /// Written by deliver.
+    Dead {
+        /// The letter.
+        dead_letter: Box<DeadLetter>,
+    },
+    /// Moved by SQS.
+    Raw(JobMessage),
+}
+
+impl DeadLetter {
+    /// The DLQ message body: `{"dead_letter":{…}}`.
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(&serde_json::json!({ "dead_letter": self })).unwrap_or_default()
+    }
+}
+
+impl DlqMessage {
+    /// The jobs to redrive.
+    pub fn jobs(&self) -> Vec<DeliveryJob> {
+        match self {
+            DlqMessage::Dead { dead_letter } => vec![dead_letter.job.clone()],
+            DlqMessage::Raw(m) => m.jobs.clone(),
+        }
+    }
 }
 
 impl DeliveryJob {
@@ -132,6 +204,9 @@ pub fn jobs_for(plan: &TaskPlan, subscriptions: &[Subscription]) -> Vec<Delivery
                 events: run.to_vec(),
                 through: through.clone(),
                 attempt: 0,
+                not_before: None,
+                commit_waits: 0,
+                history: Vec::new(),
             });
         }
     }

@@ -18,11 +18,13 @@
 
 pub mod api_error;
 pub mod apikey;
+pub mod attempts;
 mod attrs;
 pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod head;
@@ -33,8 +35,12 @@ pub mod log;
 pub mod mapping;
 pub mod provision;
 pub mod queue;
+pub mod redrive;
 pub mod requests;
+pub mod schedule;
 pub mod sequence;
+pub mod signing;
+pub mod ssrf;
 pub mod store;
 pub mod stream_token;
 pub mod subscription;

@@ -21,6 +21,8 @@ pub struct ResourceNames {
     pub events_table: String,
     /// Tenants table (tenants, keys, endpoints).
     pub tenants_table: String,
+    /// Deliveries table (the attempt log).
+    pub deliveries_table: String,
     /// Delivery queue.
     pub delivery_queue: String,
     /// Its dead-letter queue.
@@ -34,6 +36,7 @@ impl ResourceNames {
             stream: format!("{prefix}-events"),
             events_table: format!("{prefix}-events"),
             tenants_table: format!("{prefix}-tenants"),
+            deliveries_table: format!("{prefix}-deliveries"),
             delivery_queue: format!("{prefix}-deliveries"),
             delivery_dlq: format!("{prefix}-deliveries-dlq"),
         }
@@ -58,6 +61,7 @@ pub async fn ensure(config: &aws_config::SdkConfig, names: &ResourceNames) -> Re
     let ddb = aws_sdk_dynamodb::Client::new(config);
     ensure_table(&ddb, &names.events_table, ScalarAttributeType::N).await?;
     ensure_table(&ddb, &names.tenants_table, ScalarAttributeType::S).await?;
+    ensure_table(&ddb, &names.deliveries_table, ScalarAttributeType::S).await?;
     let stream_arn = ensure_stream(&aws_sdk_kinesis::Client::new(config), &names.stream).await?;
     let sqs = aws_sdk_sqs::Client::new(config);
     let dlq_url = ensure_queue(&sqs, &names.delivery_dlq, None).await?;
@@ -179,7 +183,7 @@ async fn ensure_queue(
     let mut req = client
         .create_queue()
         .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "60");
+        .attributes(QueueAttributeName::VisibilityTimeout, "720");
     if let Some(policy) = redrive {
         req = req.attributes(QueueAttributeName::RedrivePolicy, policy);
     }

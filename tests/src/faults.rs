@@ -111,8 +111,8 @@ impl EventStore for FaultyStore {
 
 #[async_trait]
 impl DeliveryQueue for FaultyQueue {
-    async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()> {
-        self.1.after("enqueue", self.0.enqueue(jobs).await)
+    async fn enqueue(&self, jobs: &[DeliveryJob], delay: std::time::Duration) -> Result<()> {
+        self.1.after("enqueue", self.0.enqueue(jobs, delay).await)
     }
 }
 
@@ -121,8 +121,5 @@ impl SubscriptionStore for FaultySubscriptions {
     async fn subscriptions(&self, tenant: &TenantId) -> Result<Option<Vec<Subscription>>> {
         self.1
             .after("subscriptions", self.0.subscriptions(tenant).await)
-    }
-    async fn put_subscription(&self, tenant: &TenantId, s: &Subscription) -> Result<()> {
-        self.0.put_subscription(tenant, s).await
     }
 }

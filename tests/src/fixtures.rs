@@ -3,11 +3,13 @@
 use crate::stack::Stack;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use burstline::apikey::{ApiKey, KeyRecord, Scope};
+use burstline::endpoint::{Endpoint, EndpointState, SecretVersion};
 use burstline::event::Envelope;
 use burstline::ids::{EndpointId, Seq, TaskKey, TenantId};
 use burstline::job::DeliveryJob;
 use burstline::mapping::kinesis::{DriveStats, KinesisDriver, KinesisMapping};
-use burstline::subscription::{EventFilter, Subscription};
+use burstline::signing::WebhookSecret;
+use burstline::subscription::EventFilter;
 use burstline::tenant::Tenant;
 use fanout::Fanout;
 use lambda_http::{Body, Request};
@@ -37,22 +39,37 @@ pub async fn tenant_with_key(stack: &Stack, tenant: &str, scopes: &[Scope]) -> A
     key
 }
 
-/// Subscribes a new endpoint of `tenant` to `filters`.
-pub async fn subscribe(stack: &Stack, tenant: &str, filters: &[&str]) -> EndpointId {
-    let sub = Subscription {
-        endpoint_id: EndpointId::generate(),
+/// An enabled endpoint of `tenant` for `url`, subscribed to `filters`, with a fresh secret.
+pub fn endpoint(tenant: &str, url: &str, filters: &[&str]) -> Endpoint {
+    let now = chrono::Utc::now();
+    Endpoint {
+        id: EndpointId::generate(),
+        tenant_id: TenantId::parse(tenant).unwrap(),
+        url: url.to_owned(),
+        description: String::new(),
         filters: filters
             .iter()
             .map(|f| EventFilter::parse(f).unwrap())
             .collect(),
-        enabled: true,
-    };
-    stack
-        .subscriptions
-        .put_subscription(&TenantId::parse(tenant).unwrap(), &sub)
-        .await
-        .unwrap();
-    sub.endpoint_id
+        state: EndpointState::Enabled,
+        secrets: vec![SecretVersion {
+            secret: WebhookSecret::generate().unwrap(),
+            created_at: now,
+            expires_at: None,
+        }],
+        batching: None,
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// Subscribes a new endpoint of `tenant` to `filters`.
+pub async fn subscribe(stack: &Stack, tenant: &str, filters: &[&str]) -> EndpointId {
+    let ep = endpoint(tenant, "https://hooks.example.com/burstline", filters);
+    stack.endpoints.create_endpoint(&ep).await.unwrap();
+    ep.id
 }
 
 /// A Function URL request as lambda_http hands it to the handler.
@@ -165,4 +182,46 @@ pub async fn drain_jobs(stack: &Stack) -> Vec<DeliveryJob> {
 /// Task key helper.
 pub fn task(tenant: &str, task: &str) -> TaskKey {
     TaskKey::new(TenantId::parse(tenant).unwrap(), task.parse().unwrap())
+}
+
+/// Runs deliver over everything visible in the delivery queue until a poll finds nothing.
+pub async fn drain_deliveries(stack: &Stack, deps: &deliver::Deliver) -> usize {
+    let driver = burstline::mapping::sqs::SqsDriver::new(
+        stack.queue_reader.clone(),
+        burstline::mapping::sqs::SqsMapping::default(),
+    );
+    let handler = |ev| {
+        let deps = deps.clone();
+        async move { Ok(deliver::handle(&deps, ev).await) }
+    };
+    let mut received = 0;
+    loop {
+        let stats = driver.poll_once(&handler).await.unwrap();
+        if stats.received == 0 {
+            return received;
+        }
+        received += stats.received;
+    }
+}
+
+/// Every dead letter in the DLQ (read without consuming them).
+pub async fn dead_letters(stack: &Stack) -> Vec<burstline::job::DeadLetter> {
+    let mut out = Vec::new();
+    let mut handles = Vec::new();
+    loop {
+        let msgs = stack.dlq_reader.receive(10, Duration::ZERO).await.unwrap();
+        if msgs.is_empty() {
+            break;
+        }
+        for m in msgs {
+            if let Ok(burstline::job::DlqMessage::Dead { dead_letter }) =
+                serde_json::from_str(&m.body)
+            {
+                out.push(*dead_letter);
+            }
+            handles.push(m.receipt_handle);
+        }
+    }
+    stack.dlq_reader.release(&handles).await.unwrap();
+    out
 }

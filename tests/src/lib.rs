@@ -12,11 +12,14 @@
 //! - [`streams`]: the stream function on a stack, tasks appended directly, a store that hides
 //!   seqs, and an SSE client parsing with `eventsource-stream`.
 
+pub mod benchdoc;
 pub mod faults;
 pub mod fixtures;
 pub mod moto;
+pub mod receiver;
 pub mod scenarios;
 pub mod serve;
+pub mod serve_stream;
 pub mod stack;
 pub mod stream_bench;
 pub mod streams;

@@ -412,3 +412,33 @@ pub async fn burst_request_budget(stack: Stack) -> u64 {
     );
     total
 }
+
+/// 25 tasks × 20 events through 500-record batches: every transaction is packed to DynamoDB's
+/// 100-action limit, as in production.
+pub async fn template_sized_batches(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    subscribe(&stack, "acme", &["*"]).await;
+    for t in 0..25 {
+        ingest_ok(&stack, &key, &burst(&format!("run-{t}"), 20)).await;
+    }
+    stack.requests.reset();
+    let started = std::time::Instant::now();
+    let stats = drain(&stack, &stack.fanout(), 500).await;
+    assert_eq!(
+        (stats.records, stats.function_errors, stats.invocations),
+        (500, 0, 1),
+        "{stats:?}"
+    );
+    eprintln!(
+        "500 events in {:?}, requests {:?}",
+        started.elapsed(),
+        stack.requests.snapshot()
+    );
+    let counts = stack.requests.snapshot();
+    assert_eq!(counts.get("dynamodb:TransactWriteItems"), Some(&11));
+    for t in 0..25 {
+        let events = stored(&stack, &task("acme", &format!("run-{t}"))).await;
+        assert_eq!(events.len(), 20);
+        assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
+    }
+}

@@ -1,42 +1,51 @@
-//! The stream function behind a real HTTP/1.1 server on 127.0.0.1, for clients that speak
-//! HTTP (the `burstline tail` binary, the benchmark). Requests are handed to
-//! [`stream::handle`] as the Lambda runtime would; the streaming body is written chunk by
-//! chunk.
+//! Serving a Function URL handler over real HTTP on 127.0.0.1, for clients such as the CLI.
 
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use stream::Streamer;
+use axum::body::{Body as AxumBody, to_bytes};
+use axum::http::Request as AxumRequest;
+use axum::response::Response as AxumResponse;
+use std::future::Future;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Serves `deps` on a free loopback port until the runtime stops; returns the base URL.
-pub async fn serve(deps: Streamer) -> String {
+/// A running server; dropping it stops it.
+#[derive(Debug)]
+pub struct Served {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `handler` (a `lambda_http` handler) at every path.
+pub async fn serve<F, Fut>(handler: F) -> Served
+where
+    F: Fn(lambda_http::Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = lambda_http::Response<lambda_http::Body>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let deps = deps.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req: hyper::Request<Incoming>| {
-                    let deps = deps.clone();
-                    async move {
-                        let (parts, _) = req.into_parts();
-                        let request =
-                            lambda_http::http::Request::from_parts(parts, lambda_http::Body::Empty);
-                        Ok::<_, Infallible>(stream::handle(&deps, request).await)
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(socket), service)
-                    .await;
-            });
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(move |req: AxumRequest<AxumBody>| {
+        let handler = handler.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = to_bytes(body, 8 * 1024 * 1024).await.unwrap_or_default();
+            let request = lambda_http::http::Request::from_parts(
+                parts,
+                lambda_http::Body::Binary(bytes.to_vec()),
+            );
+            let response = handler(request).await;
+            let (parts, body) = response.into_parts();
+            AxumResponse::from_parts(parts, AxumBody::from(body.as_ref().to_vec()))
         }
     });
-    format!("http://{addr}")
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Served { url, task }
 }

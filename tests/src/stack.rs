@@ -2,21 +2,27 @@
 //! memory, and the ingest and fanout dependencies wired to them.
 
 use crate::moto::Moto;
+use burstline::attempts::AttemptLog;
+use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::attempts::memory::MemoryAttempts;
 use burstline::auth::Authenticator;
+use burstline::clock::{Clock, ManualClock, SystemClock};
 use burstline::log::kinesis::KinesisLog;
 use burstline::log::memory::MemoryLog;
 use burstline::log::{EventLog, ShardReader};
 use burstline::provision::{Provisioned, ResourceNames, ensure};
 use burstline::queue::memory::MemoryQueue;
 use burstline::queue::sqs::SqsQueue;
-use burstline::queue::{DeliveryQueue, QueueReader};
+use burstline::queue::{DeadLetterSink, DeliveryQueue, QueueReader};
 use burstline::requests::RequestCounter;
 use burstline::store::EventStore;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::store::memory::MemoryStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 use burstline::tenants::memory::MemoryTenants;
-use burstline::tenants::{SubscriptionStore, TenantStore};
+use burstline::tenants::{EndpointStore, SubscriptionStore, TenantStore};
+use deliver::http::WebhookSender;
+use deliver::{Deliver, Policy};
 use fanout::Fanout;
 use fanout::directory::Directory;
 use ingest::Ingest;
@@ -38,10 +44,22 @@ pub struct Stack {
     pub tenants: Arc<dyn TenantStore>,
     /// Subscriptions.
     pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// Webhook endpoints.
+    pub endpoints: Arc<dyn EndpointStore>,
     /// Job writer.
     pub queue: Arc<dyn DeliveryQueue>,
     /// Job reader (for the SQS driver).
     pub queue_reader: Arc<dyn QueueReader>,
+    /// Dead-letter writer.
+    pub dead_letters: Arc<dyn DeadLetterSink>,
+    /// Dead-letter reader.
+    pub dlq_reader: Arc<dyn QueueReader>,
+    /// Attempt log.
+    pub attempts: Arc<dyn AttemptLog>,
+    /// The clock queues and deliver run on (manual in memory, system on moto).
+    pub clock: Arc<dyn Clock>,
+    /// The same clock, when tests can move it (memory).
+    pub manual_clock: Option<ManualClock>,
     /// Requests made by the adapters.
     pub requests: RequestCounter,
     /// Resource names and URLs, on moto.
@@ -79,10 +97,13 @@ impl Stack {
         // them apart so request budgets measure only what the functions do.
         let reader = KinesisLog::new(kinesis, &names.stream, RequestCounter::default());
         let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone());
-        let queue = SqsQueue::new(
-            aws_sdk_sqs::Client::new(&config),
-            &p.delivery_queue_url,
-            requests.clone(),
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let queue = SqsQueue::new(sqs.clone(), &p.delivery_queue_url, requests.clone());
+        let dlq = SqsQueue::new(sqs, &p.delivery_dlq_url, requests.clone());
+        let attempts = DynamoAttempts::new(
+            ddb.clone(),
+            &names.deliveries_table,
+            chrono::Duration::days(30),
         );
         Stack {
             log: Arc::new(log),
@@ -94,9 +115,15 @@ impl Stack {
                 requests.clone(),
             )),
             tenants: Arc::new(tenants.clone()),
-            subscriptions: Arc::new(tenants),
+            subscriptions: Arc::new(tenants.clone()),
+            endpoints: Arc::new(tenants),
             queue: Arc::new(queue.clone()),
             queue_reader: Arc::new(queue),
+            dead_letters: Arc::new(dlq.clone()),
+            dlq_reader: Arc::new(dlq),
+            attempts: Arc::new(attempts),
+            clock: Arc::new(SystemClock),
+            manual_clock: None,
             requests,
             provisioned: Some(p),
         }
@@ -107,15 +134,31 @@ impl Stack {
         let requests = RequestCounter::default();
         let log = MemoryLog::new(requests.clone());
         let tenants = MemoryTenants::new(requests.clone());
-        let queue = MemoryQueue::new(Duration::from_secs(60), requests.clone());
+        let clock = ManualClock::new(chrono::Utc::now());
+        let queue = MemoryQueue::with_clock(
+            Duration::from_secs(60),
+            requests.clone(),
+            Arc::new(clock.clone()),
+        );
+        let dlq = MemoryQueue::with_clock(
+            Duration::from_secs(60),
+            RequestCounter::default(),
+            Arc::new(clock.clone()),
+        );
         Stack {
             log: Arc::new(log.clone()),
             shards: Arc::new(log),
             store: Arc::new(MemoryStore::new(requests.clone())),
             tenants: Arc::new(tenants.clone()),
-            subscriptions: Arc::new(tenants),
+            subscriptions: Arc::new(tenants.clone()),
+            endpoints: Arc::new(tenants),
             queue: Arc::new(queue.clone()),
             queue_reader: Arc::new(queue),
+            dead_letters: Arc::new(dlq.clone()),
+            dlq_reader: Arc::new(dlq),
+            attempts: Arc::new(MemoryAttempts::default()),
+            clock: Arc::new(clock.clone()),
+            manual_clock: Some(clock),
             requests,
             provisioned: None,
         }
@@ -132,6 +175,55 @@ impl Stack {
                 first_delay: Duration::from_millis(1),
             },
         }
+    }
+
+    /// deliver's dependencies on this stack, sending with `sender`.
+    pub fn deliver(&self, sender: Arc<dyn WebhookSender>, policy: Policy) -> Deliver {
+        Deliver {
+            store: self.store.clone(),
+            endpoints: self.endpoints.clone(),
+            queue: self.queue.clone(),
+            dead_letters: self.dead_letters.clone(),
+            attempts: self.attempts.clone(),
+            log: self.log.clone(),
+            sender,
+            clock: self.clock.clone(),
+            policy,
+        }
+    }
+
+    /// api's dependencies on this stack; `http` and private endpoint URLs allowed, since the
+    /// test receivers listen on 127.0.0.1.
+    pub fn api(&self) -> api::Api {
+        api::Api {
+            auth: Authenticator::new(self.tenants.clone(), Duration::from_secs(60)),
+            endpoints: self.endpoints.clone(),
+            attempts: self.attempts.clone(),
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+            rotation_overlap: chrono::Duration::hours(24),
+            allow_private_networks: true,
+            tasks: api::tasks::TaskRoutes {
+                store: self.store.clone(),
+                auth: Authenticator::new(self.tenants.clone(), Duration::from_secs(60)),
+                tokens: burstline::stream_token::TokenSecret::new(
+                    "test-stream-token-secret-of-32+bytes".repeat(2),
+                )
+                .expect("a long enough secret"),
+                clock: self.clock.clone(),
+                token_ttl: Duration::from_secs(300),
+                stream_url: "http://127.0.0.1:1".into(),
+            },
+        }
+    }
+
+    /// Moves the manual clock (memory stacks only).
+    pub fn advance(&self, by: Duration) {
+        self.manual_clock
+            .as_ref()
+            .expect("a memory stack")
+            .advance(by);
     }
 
     /// fanout's dependencies on this stack.

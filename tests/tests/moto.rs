@@ -44,3 +44,73 @@ async fn cross_tenant_is_refused() {
 async fn burst_request_budget() {
     scenarios::burst_request_budget(Stack::moto("budget").await).await;
 }
+
+/// Full-size transactions (100 actions) and 500-record batches, as the template configures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_sized_batches() {
+    scenarios::template_sized_batches(Stack::moto("bigbatch").await).await;
+}
+
+/// Webhooks through SQS and DynamoDB on moto: fanout's jobs → SQS → deliver → a real
+/// receiver; a rejected delivery lands in the SQS DLQ, the attempt log in DynamoDB, and a
+/// redrive delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_through_sqs_with_dead_letters_and_redrive() {
+    use burstline::apikey::Scope;
+    use burstline::redrive::redrive;
+    use burstline_tests::fixtures::*;
+    use burstline_tests::receiver::{Receiver, Reply};
+    use std::sync::Arc;
+
+    let stack = Stack::moto("webhooks").await;
+    let rx = Receiver::start().await;
+    rx.script([Reply::Status(400)]);
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let ep = endpoint("acme", &rx.url, &["*"]);
+    stack.endpoints.create_endpoint(&ep).await.unwrap();
+    let resp = ingest::handle(&stack.ingest(), post_events(&key, &burst("run-1", 5))).await;
+    assert_eq!(resp.status(), 202);
+    drain(&stack, &stack.fanout(), 100).await;
+    let sender =
+        Arc::new(deliver::http::HttpSender::new(std::time::Duration::from_secs(2), true).unwrap());
+    let deps = stack.deliver(sender, deliver::Policy::default());
+    drain_deliveries(&stack, &deps).await;
+    let got = rx.received();
+    assert_eq!(got.len(), 5);
+    let seqs: Vec<u64> = got
+        .iter()
+        .map(|r| r.json()["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    let dead = dead_letters(&stack).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].job.events[0].seq.0, 1);
+    let page = stack
+        .attempts
+        .list(&ep.tenant_id, &ep.id, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page.attempts.len(), 5);
+    assert_eq!(
+        page.attempts
+            .iter()
+            .filter(|a| a.http_status == Some(400))
+            .count(),
+        1
+    );
+
+    let report = redrive(
+        stack.dlq_reader.as_ref(),
+        stack.queue.as_ref(),
+        Some(&ep.id),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.removed, 1);
+    drain_deliveries(&stack, &deps).await;
+    let got = rx.received();
+    assert_eq!(got.len(), 6);
+    assert_eq!(got[5].json()["seq"], 1, "the redriven event is delivered");
+    assert!(dead_letters(&stack).await.is_empty());
+}

@@ -1,7 +1,22 @@
-//! api: the Function URL for endpoints, stream tokens and task status.
+//! api: the buffered Function URL for webhook endpoints, task status and stream tokens. Every
+//! route is tenant-scoped by the API key.
 //!
-//! Not built yet: this crate reserves the function's place in the workspace and the
-//! deployment; its behaviour arrives with its own issue.
+//! # Layout
+//! - [`config`]: `ApiConfig`, read once from the environment.
+//! - [`http`]: request parsing and JSON responses shared by the routes.
+//! - [`endpoints`]: `/v1/endpoints…` (CRUD, rotate-secret, enable, deliveries, replay).
+//! - [`tasks`]: `/v1/tasks/{id}`, `/result`, `/stream-tokens`; [`task_config`] its settings.
+//! - [`router`]: [`handle`], which routes a request.
+//! - [`error`]: the crate's error type, [`ApiFnError`].
 
+pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod http;
+pub mod router;
 pub mod task_config;
 pub mod tasks;
+
+pub use config::ApiConfig;
+pub use error::ApiFnError;
+pub use router::{Api, handle};

@@ -1,4 +1,22 @@
-//! deliver: the SQS event-source handler that signs and POSTs webhooks (Standard Webhooks), retries on a delayed schedule and dead-letters what cannot be delivered.
+//! deliver: the SQS event-source handler that signs (Standard Webhooks) and POSTs webhook
+//! jobs to tenant endpoints, retries on a delayed schedule, and dead-letters what cannot be
+//! delivered — never drops it.
 //!
-//! Not built yet: this crate reserves the function's place in the workspace and the
-//! deployment; its behaviour arrives with its own issue.
+//! # Layout
+//! - [`config`]: `DeliverConfig`, read once from the environment.
+//! - [`outcome`]: what a status code or failure means (pure).
+//! - [`request`]: events → signed POSTs, one per event or batched (pure).
+//! - [`http`]: the [`http::WebhookSender`] port and its SSRF-safe reqwest adapter.
+//! - [`handler`]: [`handle`], the batch contract, retries, dead letters and endpoint health.
+//! - [`error`]: the crate's error type, [`DeliverError`].
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod http;
+pub mod outcome;
+pub mod request;
+
+pub use config::DeliverConfig;
+pub use error::DeliverError;
+pub use handler::{Deliver, Policy, handle};

@@ -1,6 +1,67 @@
-//! deliver Lambda. Not built yet: exits with an error rather than pretending to work.
+//! deliver Lambda: SQS event source → [`deliver::handle`].
 
-fn main() {
-    eprintln!("the deliver function is not implemented yet");
-    std::process::exit(1);
+use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::clock::SystemClock;
+use burstline::log::kinesis::KinesisLog;
+use burstline::queue::sqs::SqsQueue;
+use burstline::requests::RequestCounter;
+use burstline::store::dynamodb::DynamoStore;
+use burstline::tenants::dynamodb::DynamoTenants;
+use deliver::http::HttpSender;
+use deliver::{Deliver, DeliverConfig};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = DeliverConfig::from_env(&burstline::config::process_env)?;
+    let aws = burstline::aws::load_config(None).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let requests = RequestCounter::default();
+    let days = |d: u32| chrono::Duration::days(i64::from(d));
+    let deps = Deliver {
+        store: Arc::new(DynamoStore::new(
+            ddb.clone(),
+            &config.events_table,
+            days(7),
+            requests.clone(),
+        )),
+        endpoints: Arc::new(DynamoTenants::new(
+            ddb.clone(),
+            &config.tenants_table,
+            requests.clone(),
+        )),
+        queue: Arc::new(SqsQueue::new(
+            sqs.clone(),
+            &config.delivery_queue_url,
+            requests.clone(),
+        )),
+        dead_letters: Arc::new(SqsQueue::new(
+            sqs,
+            &config.delivery_dlq_url,
+            requests.clone(),
+        )),
+        attempts: Arc::new(DynamoAttempts::new(
+            ddb,
+            &config.deliveries_table,
+            days(config.attempt_log_days),
+        )),
+        log: Arc::new(KinesisLog::new(
+            aws_sdk_kinesis::Client::new(&aws),
+            &config.stream_name,
+            requests,
+        )),
+        sender: Arc::new(HttpSender::new(
+            config.timeout,
+            config.allow_private_networks,
+        )?),
+        clock: Arc::new(SystemClock),
+        policy: config.policy,
+    };
+    run(service_fn(async |event: LambdaEvent<_>| {
+        Ok::<_, Error>(deliver::handle(&deps, event.payload).await)
+    }))
+    .await
 }

@@ -221,7 +221,7 @@ async fn commit_round(
         .iter()
         .flat_map(|(p, t)| jobs_for(p, &t.subscriptions))
         .collect();
-    if let Err(e) = deps.queue.enqueue(&jobs).await {
+    if let Err(e) = deps.queue.enqueue(&jobs, std::time::Duration::ZERO).await {
         warn!(error = %e, jobs = jobs.len(), "enqueueing webhook jobs failed");
         fail_all(failed);
         return HashSet::new();

@@ -139,7 +139,7 @@ mod tests {
     async fn deletes_successes_and_leaves_failures() {
         let q = MemoryQueue::new(Duration::from_secs(30), RequestCounter::default());
         for n in 1..=3 {
-            q.enqueue(&[job(n)]).await.unwrap();
+            q.enqueue(&[job(n)], Duration::ZERO).await.unwrap();
         }
         let driver = SqsDriver::new(q.clone(), SqsMapping::default());
         let handler = |ev: SqsEvent| async move {
@@ -169,7 +169,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_crashed_invocation_deletes_nothing() {
         let q = MemoryQueue::new(Duration::from_secs(30), RequestCounter::default());
-        q.enqueue(&[job(1)]).await.unwrap();
+        q.enqueue(&[job(1)], Duration::ZERO).await.unwrap();
         let driver = SqsDriver::new(q.clone(), SqsMapping::default());
         let handler = |_ev: SqsEvent| async move {
             if true {

@@ -1,19 +1,21 @@
 //! In-memory [`DeliveryQueue`] and [`QueueReader`] with SQS's visibility-timeout semantics.
 
-use super::{DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
+use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::job::{DeliveryJob, pack_messages};
+use crate::job::{DeadLetter, DeliveryJob, pack_messages};
 use crate::requests::RequestCounter;
+use crate::schedule::MAX_SQS_DELAY;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::time::Instant;
 
 #[derive(Debug)]
 struct Message {
     id: u64,
     body: String,
-    visible_at: Instant,
+    visible_at: DateTime<Utc>,
     receive_count: u32,
     receipt: Option<String>,
 }
@@ -24,22 +26,37 @@ struct Inner {
     next_id: u64,
 }
 
-/// A queue held in memory. Cloning shares it.
+/// A queue held in memory, on an injectable clock. Cloning shares it.
 #[derive(Debug, Clone)]
 pub struct MemoryQueue {
     inner: Arc<Mutex<Inner>>,
     visibility: Duration,
     requests: RequestCounter,
+    clock: Arc<dyn Clock>,
 }
 
 impl MemoryQueue {
     /// An empty queue whose received messages stay hidden for `visibility`.
     pub fn new(visibility: Duration, requests: RequestCounter) -> Self {
+        Self::with_clock(visibility, requests, Arc::new(SystemClock))
+    }
+
+    /// The same on `clock`: delays and visibility timeouts follow it.
+    pub fn with_clock(
+        visibility: Duration,
+        requests: RequestCounter,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             inner: Arc::default(),
             visibility,
             requests,
+            clock,
         }
+    }
+
+    fn later(&self, by: Duration) -> DateTime<Utc> {
+        self.clock.now() + chrono::Duration::from_std(by).unwrap_or_default()
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>> {
@@ -56,6 +73,18 @@ impl MemoryQueue {
             .unwrap_or_default()
     }
 
+    /// Every dead letter in the queue, decoded.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.bodies()
+            .iter()
+            .filter_map(|b| serde_json::from_str::<crate::job::DlqMessage>(b).ok())
+            .filter_map(|m| match m {
+                crate::job::DlqMessage::Dead { dead_letter } => Some(*dead_letter),
+                crate::job::DlqMessage::Raw(_) => None,
+            })
+            .collect()
+    }
+
     /// Every job in the queue, decoded.
     pub fn jobs(&self) -> Vec<DeliveryJob> {
         self.bodies()
@@ -66,11 +95,10 @@ impl MemoryQueue {
     }
 }
 
-#[async_trait]
-impl DeliveryQueue for MemoryQueue {
-    async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()> {
-        let bodies = pack_messages(jobs);
-        for range in send_batches(&bodies) {
+impl MemoryQueue {
+    /// Appends bodies, visible after `delay`, counting requests like SQS batches.
+    fn send_all(&self, bodies: &[String], delay: Duration) -> Result<()> {
+        for range in send_batches(bodies) {
             self.requests.record("sqs:SendMessageBatch");
             let mut inner = self.lock()?;
             for body in &bodies[range] {
@@ -79,7 +107,7 @@ impl DeliveryQueue for MemoryQueue {
                 inner.messages.push(Message {
                     id,
                     body: body.clone(),
-                    visible_at: Instant::now(),
+                    visible_at: self.later(delay.min(MAX_SQS_DELAY)),
                     receive_count: 0,
                     receipt: None,
                 });
@@ -90,12 +118,28 @@ impl DeliveryQueue for MemoryQueue {
 }
 
 #[async_trait]
+impl DeliveryQueue for MemoryQueue {
+    async fn enqueue(&self, jobs: &[DeliveryJob], delay: Duration) -> Result<()> {
+        self.send_all(&pack_messages(jobs), delay)
+    }
+}
+
+#[async_trait]
+impl DeadLetterSink for MemoryQueue {
+    async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<()> {
+        let bodies: Vec<String> = letters.iter().map(DeadLetter::to_body).collect();
+        self.send_all(&bodies, Duration::ZERO)
+    }
+}
+
+#[async_trait]
 impl QueueReader for MemoryQueue {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>> {
         self.requests.record("sqs:ReceiveMessage");
-        let deadline = Instant::now() + wait;
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let now = Instant::now();
+            let now = self.clock.now();
+            let visible_until = self.later(self.visibility);
             let got: Vec<ReceivedMessage> = {
                 let mut inner = self.lock()?;
                 inner
@@ -105,7 +149,7 @@ impl QueueReader for MemoryQueue {
                     .take(max.clamp(1, 10))
                     .map(|m| {
                         m.receive_count += 1;
-                        m.visible_at = now + self.visibility;
+                        m.visible_at = visible_until;
                         let receipt = format!("{}-{}", m.id, m.receive_count);
                         m.receipt = Some(receipt.clone());
                         ReceivedMessage {
@@ -117,10 +161,11 @@ impl QueueReader for MemoryQueue {
                     })
                     .collect()
             };
-            if !got.is_empty() || now >= deadline {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !got.is_empty() || left.is_zero() {
                 return Ok(got);
             }
-            tokio::time::sleep(Duration::from_millis(20).min(deadline - now)).await;
+            tokio::time::sleep(Duration::from_millis(20).min(left)).await;
         }
     }
 
@@ -138,6 +183,20 @@ impl QueueReader for MemoryQueue {
         });
         Ok(())
     }
+
+    async fn release(&self, receipt_handles: &[String]) -> Result<()> {
+        let now = self.clock.now();
+        let mut inner = self.lock()?;
+        for m in inner.messages.iter_mut() {
+            if m.receipt
+                .as_ref()
+                .is_some_and(|r| receipt_handles.contains(r))
+            {
+                m.visible_at = now;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -153,17 +212,22 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn unacked_messages_reappear_after_the_visibility_timeout() {
-        let q = MemoryQueue::new(Duration::from_secs(30), RequestCounter::default());
+        let clock = crate::clock::ManualClock::new(Utc::now());
+        let q = MemoryQueue::with_clock(
+            Duration::from_secs(30),
+            RequestCounter::default(),
+            Arc::new(clock.clone()),
+        );
         // Separate enqueues make separate messages (one call bundles per endpoint).
-        q.enqueue(&[job(1)]).await.unwrap();
-        q.enqueue(&[job(2)]).await.unwrap();
+        q.enqueue(&[job(1)], Duration::ZERO).await.unwrap();
+        q.enqueue(&[job(2)], Duration::ZERO).await.unwrap();
         let first = q.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(first.len(), 2);
         q.delete(&[first[0].receipt_handle.clone()]).await.unwrap();
         assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
-        tokio::time::advance(Duration::from_secs(31)).await;
+        clock.advance(Duration::from_secs(31));
         let again = q.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].body, first[1].body);
@@ -171,5 +235,23 @@ mod tests {
         // The first receive's handle is stale now and deletes nothing.
         q.delete(&[first[1].receipt_handle.clone()]).await.unwrap();
         assert_eq!(q.bodies().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn delayed_messages_wait_their_delay() {
+        let clock = crate::clock::ManualClock::new(Utc::now());
+        let q = MemoryQueue::with_clock(
+            Duration::from_secs(30),
+            RequestCounter::default(),
+            Arc::new(clock.clone()),
+        );
+        q.enqueue(&[job(1)], Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+        clock.advance(Duration::from_secs(599));
+        assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(q.receive(10, Duration::ZERO).await.unwrap().len(), 1);
     }
 }

@@ -4,7 +4,7 @@ pub mod memory;
 pub mod sqs;
 
 use crate::error::Result;
-use crate::job::DeliveryJob;
+use crate::job::{DeadLetter, DeliveryJob};
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -20,7 +20,17 @@ pub trait DeliveryQueue: Send + Sync {
     /// [`MAX_MESSAGES_PER_SEND`] messages per request. Entries the service rejects
     /// are retried; `Ok` means every job is in the queue. On `Err` some may be, so callers
     /// retry the whole call (deliver dedupes by `webhook-id`).
-    async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()>;
+    ///
+    /// The messages become visible after `delay` (at most 15 minutes; longer waits are chained
+    /// with [`DeliveryJob::not_before`]).
+    async fn enqueue(&self, jobs: &[DeliveryJob], delay: Duration) -> Result<()>;
+}
+
+/// Writing dead letters.
+#[async_trait]
+pub trait DeadLetterSink: Send + Sync {
+    /// Sends every letter; `Ok` means all are in the dead-letter queue.
+    async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<()>;
 }
 
 /// A message received from the queue.
@@ -44,6 +54,8 @@ pub trait QueueReader: Send + Sync {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>>;
     /// Deletes messages that were handled.
     async fn delete(&self, receipt_handles: &[String]) -> Result<()>;
+    /// Makes received messages visible again at once (for listing without consuming).
+    async fn release(&self, receipt_handles: &[String]) -> Result<()>;
 }
 
 #[async_trait]
@@ -53,6 +65,9 @@ impl<T: QueueReader + ?Sized> QueueReader for std::sync::Arc<T> {
     }
     async fn delete(&self, receipt_handles: &[String]) -> Result<()> {
         (**self).delete(receipt_handles).await
+    }
+    async fn release(&self, receipt_handles: &[String]) -> Result<()> {
+        (**self).release(receipt_handles).await
     }
 }
 

@@ -1,19 +1,25 @@
 //! [`DeliveryQueue`] and [`QueueReader`] on Amazon SQS.
 
-use super::{DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
+use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
-use crate::job::{DeliveryJob, pack_messages};
+use crate::job::{DeadLetter, DeliveryJob, pack_messages};
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, SendMessageBatchRequestEntry,
 };
 use std::time::Duration;
 
 /// AWS actions this adapter calls, for IAM policies.
-pub const ACTIONS: [&str; 3] = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"];
+pub const ACTIONS: [&str; 4] = [
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+];
 
 /// Attempts per batch before giving up on entries SQS keeps rejecting.
 const SEND_ATTEMPTS: u32 = 4;
@@ -37,13 +43,20 @@ impl SqsQueue {
     }
 
     /// Sends one batch; returns the indexes (into `bodies`) that SQS rejected.
-    async fn send_batch(&self, bodies: &[String], indexes: &[usize]) -> Result<Vec<usize>> {
+    async fn send_batch(
+        &self,
+        bodies: &[String],
+        indexes: &[usize],
+        delay: Duration,
+    ) -> Result<Vec<usize>> {
+        let delay_seconds = i32::try_from(delay.as_secs().min(900)).unwrap_or(900);
         let entries = indexes
             .iter()
             .map(|&i| {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(&bodies[i])
+                    .delay_seconds(delay_seconds)
                     .build()
                     .map_err(|e| Error::Internal(e.to_string()))
             })
@@ -66,17 +79,14 @@ impl SqsQueue {
             })
             .collect()
     }
-}
 
-#[async_trait]
-impl DeliveryQueue for SqsQueue {
-    async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<()> {
-        let bodies = pack_messages(jobs);
-        for range in send_batches(&bodies) {
+    /// Sends bodies in batches, retrying entries SQS rejects.
+    async fn send_all(&self, bodies: &[String], delay: Duration) -> Result<()> {
+        for range in send_batches(bodies) {
             let mut pending: Vec<usize> = range.collect();
             let mut backoff = Duration::from_millis(50);
             for attempt in 1..=SEND_ATTEMPTS {
-                pending = self.send_batch(&bodies, &pending).await?;
+                pending = self.send_batch(bodies, &pending, delay).await?;
                 if pending.is_empty() {
                     break;
                 }
@@ -95,6 +105,21 @@ impl DeliveryQueue for SqsQueue {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for SqsQueue {
+    async fn enqueue(&self, jobs: &[DeliveryJob], delay: Duration) -> Result<()> {
+        self.send_all(&pack_messages(jobs), delay).await
+    }
+}
+
+#[async_trait]
+impl DeadLetterSink for SqsQueue {
+    async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<()> {
+        let bodies: Vec<String> = letters.iter().map(DeadLetter::to_body).collect();
+        self.send_all(&bodies, Duration::ZERO).await
     }
 }
 
@@ -157,6 +182,32 @@ impl QueueReader for SqsQueue {
                     "some messages could not be deleted"
                 );
             }
+        }
+        Ok(())
+    }
+
+    async fn release(&self, receipt_handles: &[String]) -> Result<()> {
+        for chunk in receipt_handles.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(h)
+                        .visibility_timeout(0)
+                        .build()
+                        .map_err(|e| Error::Internal(e.to_string()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            self.requests.record("sqs:ChangeMessageVisibilityBatch");
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sdk_error("ChangeMessageVisibilityBatch", e))?;
         }
         Ok(())
     }

@@ -3,15 +3,16 @@
 //! | item     | pk              | sk               | attributes |
 //! |----------|-----------------|------------------|------------|
 //! | tenant   | `TENANT#{id}`   | `TENANT`         | max_streams, created_at |
-//! | endpoint | `TENANT#{id}`   | `ENDPOINT#{ep}`  | filters (list), enabled |
+//! | endpoint | `TENANT#{id}`   | `ENDPOINT#{ep}`  | filters (list), enabled, version, doc (the endpoint as JSON) |
 //! | api key  | `KEY#{sha256}`  | `KEY`            | tenant_id, scopes (list), prefix, created_at |
 //!
 //! A tenant's row and its endpoints share a partition, so fanout learns both with one Query.
 
-use super::{SubscriptionStore, TenantStore};
+use super::{EndpointStore, SubscriptionStore, TenantStore};
 use crate::apikey::{KeyHash, KeyRecord, Scope};
 use crate::attrs::{Item, get_bool, get_list_s, get_n, get_s, get_time, n, parse, s};
 use crate::aws::sdk_error;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::event::format_time;
 use crate::ids::{EndpointId, TenantId};
@@ -24,7 +25,12 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 /// AWS actions this adapter calls, for IAM policies.
-pub const ACTIONS: [&str; 3] = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"];
+pub const ACTIONS: [&str; 4] = [
+    "dynamodb:PutItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:DeleteItem",
+];
 
 const TENANT_SK: &str = "TENANT";
 const ENDPOINT_PREFIX: &str = "ENDPOINT#";
@@ -189,26 +195,7 @@ impl TenantStore for DynamoTenants {
 #[async_trait]
 impl SubscriptionStore for DynamoTenants {
     async fn subscriptions(&self, tenant: &TenantId) -> Result<Option<Vec<Subscription>>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            self.requests.record("dynamodb:Query");
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let items = self.query_tenant(tenant).await?;
         let mut found_tenant = false;
         let mut subs = Vec::new();
         for it in &items {
@@ -220,17 +207,123 @@ impl SubscriptionStore for DynamoTenants {
         }
         Ok(found_tenant.then_some(subs))
     }
+}
 
-    async fn put_subscription(&self, tenant: &TenantId, sub: &Subscription) -> Result<()> {
-        let it = item([
-            ("pk", s(tenant_pk(tenant))),
-            ("sk", s(format!("{ENDPOINT_PREFIX}{}", sub.endpoint_id))),
-            (
-                "filters",
-                list(sub.filters.iter().map(|f| f.as_str().to_owned())),
-            ),
-            ("enabled", AttributeValue::Bool(sub.enabled)),
-        ]);
-        self.put(it, false).await.map(|_| ())
+fn endpoint_sk(id: &EndpointId) -> String {
+    format!("{ENDPOINT_PREFIX}{id}")
+}
+
+fn endpoint_item(ep: &Endpoint) -> Result<Item> {
+    let doc = serde_json::to_string(ep).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(item([
+        ("pk", s(tenant_pk(&ep.tenant_id))),
+        ("sk", s(endpoint_sk(&ep.id))),
+        // `filters` and `enabled` are the subscription projection fanout reads.
+        (
+            "filters",
+            list(ep.filters.iter().map(|f| f.as_str().to_owned())),
+        ),
+        ("enabled", AttributeValue::Bool(ep.is_enabled())),
+        ("version", n(ep.version)),
+        ("doc", s(doc)),
+    ]))
+}
+
+fn endpoint_from_item(it: &Item) -> Result<Endpoint> {
+    serde_json::from_str(get_s(it, "doc")?)
+        .map_err(|e| Error::InvalidData(format!("endpoint doc: {e}")))
+}
+
+impl DynamoTenants {
+    async fn query_tenant(&self, tenant: &TenantId) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            self.requests.record("dynamodb:Query");
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EndpointStore for DynamoTenants {
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+        if self.put(endpoint_item(endpoint)?, true).await? {
+            Ok(())
+        } else {
+            Err(Error::AlreadyExists(format!("endpoint {}", endpoint.id)))
+        }
+    }
+
+    async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>> {
+        self.get(tenant_pk(tenant), &endpoint_sk(id))
+            .await?
+            .as_ref()
+            .map(endpoint_from_item)
+            .transpose()
+    }
+
+    async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>> {
+        self.query_tenant(tenant)
+            .await?
+            .iter()
+            .filter(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ENDPOINT_PREFIX)))
+            .map(endpoint_from_item)
+            .collect()
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool> {
+        self.requests.record("dynamodb:PutItem");
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(endpoint_item(endpoint)?))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(endpoint.version.saturating_sub(1)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+
+    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool> {
+        self.requests.record("dynamodb:DeleteItem");
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(endpoint_sk(id)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DeleteItem", e))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }

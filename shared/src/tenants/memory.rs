@@ -1,7 +1,8 @@
 //! In-memory [`TenantStore`] and [`SubscriptionStore`].
 
-use super::{SubscriptionStore, TenantStore};
+use super::{EndpointStore, SubscriptionStore, TenantStore};
 use crate::apikey::{KeyHash, KeyRecord};
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::ids::{EndpointId, TenantId};
 use crate::requests::RequestCounter;
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 struct Inner {
     tenants: HashMap<TenantId, Tenant>,
     keys: HashMap<KeyHash, KeyRecord>,
-    subscriptions: HashMap<TenantId, BTreeMap<EndpointId, Subscription>>,
+    endpoints: HashMap<TenantId, BTreeMap<EndpointId, Endpoint>>,
 }
 
 /// Tenants, keys and subscriptions in memory. Cloning shares them.
@@ -80,20 +81,73 @@ impl SubscriptionStore for MemoryTenants {
         }
         Ok(Some(
             inner
-                .subscriptions
+                .endpoints
                 .get(tenant)
-                .map(|m| m.values().cloned().collect())
+                .map(|m| m.values().map(Endpoint::subscription).collect())
                 .unwrap_or_default(),
         ))
     }
+}
 
-    async fn put_subscription(&self, tenant: &TenantId, subscription: &Subscription) -> Result<()> {
+#[async_trait]
+impl EndpointStore for MemoryTenants {
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         self.requests.record("dynamodb:PutItem");
-        self.lock()?
-            .subscriptions
-            .entry(tenant.clone())
-            .or_default()
-            .insert(subscription.endpoint_id.clone(), subscription.clone());
+        let mut inner = self.lock()?;
+        let map = inner
+            .endpoints
+            .entry(endpoint.tenant_id.clone())
+            .or_default();
+        if map.contains_key(&endpoint.id) {
+            return Err(Error::AlreadyExists(format!("endpoint {}", endpoint.id)));
+        }
+        map.insert(endpoint.id.clone(), endpoint.clone());
         Ok(())
+    }
+
+    async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>> {
+        self.requests.record("dynamodb:GetItem");
+        Ok(self
+            .lock()?
+            .endpoints
+            .get(tenant)
+            .and_then(|m| m.get(id))
+            .cloned())
+    }
+
+    async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>> {
+        self.requests.record("dynamodb:Query");
+        Ok(self
+            .lock()?
+            .endpoints
+            .get(tenant)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool> {
+        self.requests.record("dynamodb:PutItem");
+        let mut inner = self.lock()?;
+        let Some(current) = inner
+            .endpoints
+            .get_mut(&endpoint.tenant_id)
+            .and_then(|m| m.get_mut(&endpoint.id))
+        else {
+            return Ok(false);
+        };
+        if current.version + 1 != endpoint.version {
+            return Ok(false);
+        }
+        *current = endpoint.clone();
+        Ok(true)
+    }
+
+    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool> {
+        self.requests.record("dynamodb:DeleteItem");
+        Ok(self
+            .lock()?
+            .endpoints
+            .get_mut(tenant)
+            .is_some_and(|m| m.remove(id).is_some()))
     }
 }

@@ -1,4 +1,5 @@
-//! Only the SSE section of `make bench`, printed (BENCHMARKS.md is untouched):
+//! `make bench`'s SSE section: commit-to-frame latency, idle read cost and memory per stream,
+//! printed and recorded in BENCHMARKS.md (its own section; the others are kept).
 //! `cargo run --release -p burstline-tests --bin bench_sse -- [--moto]`.
 
 fn main() {
@@ -7,8 +8,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    println!(
-        "{}",
-        rt.block_on(burstline_tests::stream_bench::section(with_moto))
+    let section = rt.block_on(burstline_tests::stream_bench::section(with_moto));
+    println!("{section}");
+    let doc = format!(
+        "{section}\n`cargo run --release -p burstline-tests --bin bench_sse -- --moto` (part of \
+         `make bench`) on {}.\n",
+        burstline_tests::benchdoc::machine()
     );
+    let path = burstline_tests::benchdoc::record_section("sse", &doc).expect("write BENCHMARKS.md");
+    eprintln!("recorded in {}", path.display());
 }

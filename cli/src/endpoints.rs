@@ -1,0 +1,187 @@
+//! `burstline endpoints`: manage webhook endpoints through the api.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+/// How to reach the api.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The api's base URL (the stack output `ApiUrl`, or `burstline dev`'s address).
+    #[arg(long = "api-url", env = "BURSTLINE_URL", global = true)]
+    api_url: Option<String>,
+    /// An API key with the `manage` scope.
+    #[arg(
+        long = "api-key",
+        env = "BURSTLINE_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    api_key: Option<String>,
+}
+
+/// `burstline endpoints …`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  burstline endpoints add --url https://example.com/hooks --filter 'tool_call.*'\n  burstline endpoints list\n  burstline endpoints rotate ep_01JD…\n  burstline endpoints enable ep_01JD…"
+)]
+pub struct EndpointsArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: EndpointsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum EndpointsCommand {
+    /// Register an endpoint; prints its signing secret once.
+    Add {
+        /// https URL to POST to.
+        #[arg(long)]
+        url: String,
+        /// Event-type filter (repeatable); `*` globs allowed. Default: every event.
+        #[arg(long = "filter")]
+        filters: Vec<String>,
+        /// Free-text description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Opt in to batching: events per POST (1-100).
+        #[arg(long)]
+        batch_max_events: Option<u32>,
+        /// With batching: longest wait to fill a batch, in ms (0-1000).
+        #[arg(long, requires = "batch_max_events")]
+        batch_max_wait_ms: Option<u32>,
+    },
+    /// List endpoints.
+    List,
+    /// Rotate an endpoint's secret; the old one keeps signing during the overlap.
+    Rotate {
+        /// Endpoint id.
+        id: String,
+    },
+    /// Re-enable an endpoint (after it was disabled by hand, by 410 Gone, or for failing).
+    Enable {
+        /// Endpoint id.
+        id: String,
+    },
+}
+
+/// Runs an endpoints command.
+pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
+    let base = args
+        .api
+        .api_url
+        .context("set --api-url or BURSTLINE_URL to the api's address")?;
+    let key = args
+        .api
+        .api_key
+        .context("set --api-key or BURSTLINE_API_KEY (a key with the manage scope)")?;
+    let client = reqwest::Client::new();
+    let base = base.trim_end_matches('/');
+    let (method, path, body) = match &args.command {
+        EndpointsCommand::Add {
+            url,
+            filters,
+            description,
+            batch_max_events,
+            batch_max_wait_ms,
+        } => {
+            let mut body = json!({"url": url});
+            if !filters.is_empty() {
+                body["filters"] = json!(filters);
+            }
+            if let Some(d) = description {
+                body["description"] = json!(d);
+            }
+            if let Some(n) = batch_max_events {
+                body["batching"] =
+                    json!({"max_events": n, "max_wait_ms": batch_max_wait_ms.unwrap_or(0)});
+            }
+            (
+                reqwest::Method::POST,
+                "/v1/endpoints".to_owned(),
+                Some(body),
+            )
+        }
+        EndpointsCommand::List => (reqwest::Method::GET, "/v1/endpoints".to_owned(), None),
+        EndpointsCommand::Rotate { id } => (
+            reqwest::Method::POST,
+            format!("/v1/endpoints/{id}/rotate-secret"),
+            None,
+        ),
+        EndpointsCommand::Enable { id } => (
+            reqwest::Method::POST,
+            format!("/v1/endpoints/{id}/enable"),
+            None,
+        ),
+    };
+    let mut request = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("calling {base}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if !status.is_success() {
+        let message = value["error"]["message"]
+            .as_str()
+            .unwrap_or("request failed");
+        let field = value["error"]["field"]
+            .as_str()
+            .map(|f| format!(" (field {f})"))
+            .unwrap_or_default();
+        bail!("{status}: {message}{field}");
+    }
+    match args.command {
+        EndpointsCommand::Add { .. } => {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+            eprintln!("Store the secret now: it is shown only this once.");
+        }
+        EndpointsCommand::List => {
+            for ep in value["endpoints"].as_array().into_iter().flatten() {
+                let state = if ep["enabled"].as_bool() == Some(true) {
+                    "enabled".to_owned()
+                } else {
+                    format!(
+                        "disabled ({})",
+                        ep["disabled"]["reason"].as_str().unwrap_or("?")
+                    )
+                };
+                let filters: Vec<&str> = ep["filters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                println!(
+                    "{}  {}  {}  [{}]",
+                    ep["id"].as_str().unwrap_or(""),
+                    state,
+                    ep["url"].as_str().unwrap_or(""),
+                    filters.join(", ")
+                );
+            }
+        }
+        EndpointsCommand::Rotate { .. } => {
+            println!("{}", value["secret"].as_str().unwrap_or(""));
+            eprintln!(
+                "New secret shown once. The previous one keeps signing until {}.",
+                value["previous_expires_at"]
+                    .as_str()
+                    .unwrap_or("the overlap ends")
+            );
+        }
+        EndpointsCommand::Enable { .. } => {
+            println!("enabled {}", value["id"].as_str().unwrap_or(""))
+        }
+    }
+    Ok(())
+}

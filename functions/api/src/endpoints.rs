@@ -1,0 +1,456 @@
+//! `/v1/endpoints…`: create, list, get, patch, delete, rotate-secret, enable, deliveries and
+//! replay (SPEC §3). Bearer key with the `manage` scope; another tenant's endpoint is 404.
+
+use crate::http::{empty, invalid, json, object_body, query};
+use crate::router::Api;
+use burstline::api_error::ApiError;
+use burstline::endpoint::{
+    Batching, Endpoint, EndpointState, MAX_BATCH_EVENTS, MAX_BATCH_WAIT_MS, SecretVersion,
+    validate_url,
+};
+use burstline::ids::{EndpointId, Seq, TaskId, TaskKey, TenantId};
+use burstline::job::{DeliveryJob, EventRef};
+use burstline::signing::WebhookSecret;
+use burstline::subscription::EventFilter;
+use chrono::{DateTime, Utc};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value, json};
+
+/// Most events one replay request re-enqueues.
+pub const MAX_REPLAY_EVENTS: u64 = 10_000;
+
+type Reply = Result<Response<Body>, ApiError>;
+
+/// Routes `/v1/endpoints` and below; `segments` follow `endpoints`.
+pub async fn route(api: &Api, tenant: &TenantId, request: &Request, segments: &[&str]) -> Reply {
+    let method = request.method();
+    match (method, segments) {
+        (&Method::POST, []) => create(api, tenant, request).await,
+        (&Method::GET, []) => list(api, tenant).await,
+        (&Method::GET, [id]) => Ok(json(StatusCode::OK, &view(&load(api, tenant, id).await?))),
+        (&Method::PATCH, [id]) => patch(api, tenant, id, request).await,
+        (&Method::DELETE, [id]) => delete(api, tenant, id).await,
+        (&Method::POST, [id, "rotate-secret"]) => rotate(api, tenant, id).await,
+        (&Method::POST, [id, "enable"]) => enable(api, tenant, id).await,
+        (&Method::GET, [id, "deliveries"]) => deliveries(api, tenant, id, request).await,
+        (&Method::POST, [id, "replay"]) => replay(api, tenant, id, request).await,
+        (_, [] | [_] | [_, "rotate-secret" | "enable" | "deliveries" | "replay"]) => {
+            Err(ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{method} is not allowed here"),
+            ))
+        }
+        _ => Err(ApiError::not_found("no such route")),
+    }
+}
+
+/// The endpoint as the API shows it: never its secrets.
+pub fn view(ep: &Endpoint) -> Value {
+    let (enabled, disabled) = match ep.state {
+        EndpointState::Enabled => (true, Value::Null),
+        EndpointState::Disabled { reason, at } => (false, json!({"reason": reason, "at": at})),
+    };
+    json!({
+        "id": ep.id,
+        "url": ep.url,
+        "description": ep.description,
+        "filters": ep.filters,
+        "enabled": enabled,
+        "disabled": disabled,
+        "batching": ep.batching.map(|b| json!({"max_events": b.max_events, "max_wait_ms": b.max_wait_ms})),
+        "failing_since": ep.failing_since,
+        "created_at": ep.created_at,
+        "updated_at": ep.updated_at,
+    })
+}
+
+async fn load(api: &Api, tenant: &TenantId, id: &str) -> Result<Endpoint, ApiError> {
+    let not_found = || ApiError::not_found(format!("no endpoint {id}"));
+    let id = EndpointId::parse(id).map_err(|_| not_found())?;
+    api.endpoints
+        .endpoint(tenant, &id)
+        .await
+        .map_err(crate::ApiFnError::from)?
+        .ok_or_else(not_found)
+}
+
+/// The fields a create or patch may set, validated.
+#[derive(Debug, Default)]
+struct Changes {
+    url: Option<String>,
+    description: Option<String>,
+    filters: Option<Vec<EventFilter>>,
+    batching: Option<Option<Batching>>,
+    enabled: Option<bool>,
+}
+
+fn parse_changes(mut body: Map<String, Value>, allow_private: bool) -> Result<Changes, ApiError> {
+    let mut c = Changes::default();
+    if let Some(v) = body.remove("url") {
+        let url = v
+            .as_str()
+            .ok_or_else(|| invalid("url", "must be a string"))?;
+        let parsed = validate_url(url, allow_private).map_err(|why| invalid("url", why))?;
+        c.url = Some(parsed.to_string());
+    }
+    if let Some(v) = body.remove("description") {
+        let d = v
+            .as_str()
+            .ok_or_else(|| invalid("description", "must be a string"))?;
+        if d.len() > 500 {
+            return Err(invalid("description", "at most 500 characters"));
+        }
+        c.description = Some(d.to_owned());
+    }
+    if let Some(v) = body.remove("filters") {
+        let list = v
+            .as_array()
+            .ok_or_else(|| invalid("filters", "must be an array of event types or globs"))?;
+        if list.is_empty() || list.len() > 50 {
+            return Err(invalid("filters", "must hold 1 to 50 filters"));
+        }
+        let filters = list
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                f.as_str()
+                    .ok_or_else(|| "must be a string".to_owned())
+                    .and_then(EventFilter::parse)
+                    .map_err(|why| invalid(&format!("filters[{i}]"), why))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        c.filters = Some(filters);
+    }
+    if let Some(v) = body.remove("batching") {
+        c.batching = Some(parse_batching(&v)?);
+    }
+    if let Some(v) = body.remove("enabled") {
+        c.enabled = Some(
+            v.as_bool()
+                .ok_or_else(|| invalid("enabled", "must be true or false"))?,
+        );
+    }
+    if let Some(k) = body.keys().next() {
+        return Err(invalid(
+            k,
+            "unknown field; allowed: url, description, filters, batching, enabled",
+        ));
+    }
+    Ok(c)
+}
+
+fn parse_batching(v: &Value) -> Result<Option<Batching>, ApiError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let o = v
+        .as_object()
+        .ok_or_else(|| invalid("batching", "must be an object or null"))?;
+    let num = |name: &str, max: u32, default: Option<u32>| -> Result<u32, ApiError> {
+        let field = format!("batching.{name}");
+        match o.get(name) {
+            None => default.ok_or_else(|| invalid(&field, "is required")),
+            Some(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n <= max)
+                .ok_or_else(|| invalid(&field, format!("must be a whole number up to {max}"))),
+        }
+    };
+    let max_events = num("max_events", MAX_BATCH_EVENTS, None)?;
+    if max_events == 0 {
+        return Err(invalid("batching.max_events", "must be at least 1"));
+    }
+    let max_wait_ms = num("max_wait_ms", MAX_BATCH_WAIT_MS, Some(0))?;
+    if let Some(k) = o.keys().find(|k| *k != "max_events" && *k != "max_wait_ms") {
+        return Err(invalid(&format!("batching.{k}"), "unknown field"));
+    }
+    Ok(Some(Batching {
+        max_events,
+        max_wait_ms,
+    }))
+}
+
+async fn create(api: &Api, tenant: &TenantId, request: &Request) -> Reply {
+    let body = object_body(request)?;
+    if !body.contains_key("url") {
+        return Err(invalid("url", "is required"));
+    }
+    let c = parse_changes(body, api.allow_private_networks)?;
+    let now = api.clock.now();
+    let secret = WebhookSecret::generate().map_err(crate::ApiFnError::from)?;
+    let ep = Endpoint {
+        id: EndpointId::generate(),
+        tenant_id: tenant.clone(),
+        url: c.url.unwrap_or_default(),
+        description: c.description.unwrap_or_default(),
+        filters: c.filters.unwrap_or_else(|| vec![EventFilter::all()]),
+        state: if c.enabled == Some(false) {
+            EndpointState::Disabled {
+                reason: burstline::endpoint::DisabledReason::Manual,
+                at: now,
+            }
+        } else {
+            EndpointState::Enabled
+        },
+        secrets: vec![SecretVersion {
+            secret: secret.clone(),
+            created_at: now,
+            expires_at: None,
+        }],
+        batching: c.batching.flatten(),
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    api.endpoints
+        .create_endpoint(&ep)
+        .await
+        .map_err(crate::ApiFnError::from)?;
+    tracing::info!(endpoint_id = %ep.id, "endpoint created");
+    let mut body = view(&ep);
+    // The secret is shown this once; it is never returned again.
+    body["secret"] = json!(secret.expose());
+    Ok(json(StatusCode::CREATED, &body))
+}
+
+async fn list(api: &Api, tenant: &TenantId) -> Reply {
+    let eps = api
+        .endpoints
+        .endpoints(tenant)
+        .await
+        .map_err(crate::ApiFnError::from)?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"endpoints": eps.iter().map(view).collect::<Vec<_>>()}),
+    ))
+}
+
+/// Applies `change` to the stored endpoint with a conditional write, re-reading on conflict.
+async fn update(
+    api: &Api,
+    tenant: &TenantId,
+    id: &str,
+    change: impl Fn(&mut Endpoint, DateTime<Utc>) -> Result<(), ApiError>,
+) -> Result<Endpoint, ApiError> {
+    for _ in 0..5 {
+        let mut ep = load(api, tenant, id).await?;
+        let now = api.clock.now();
+        change(&mut ep, now)?;
+        ep.version += 1;
+        ep.updated_at = now;
+        if api
+            .endpoints
+            .update_endpoint(&ep)
+            .await
+            .map_err(crate::ApiFnError::from)?
+        {
+            return Ok(ep);
+        }
+    }
+    Err(ApiError::new(
+        409,
+        "conflict",
+        "the endpoint is changing concurrently; retry",
+    ))
+}
+
+async fn patch(api: &Api, tenant: &TenantId, id: &str, request: &Request) -> Reply {
+    let c = parse_changes(object_body(request)?, api.allow_private_networks)?;
+    let ep = update(api, tenant, id, |ep, now| {
+        if let Some(url) = &c.url {
+            ep.url.clone_from(url);
+        }
+        if let Some(d) = &c.description {
+            ep.description.clone_from(d);
+        }
+        if let Some(f) = &c.filters {
+            ep.filters.clone_from(f);
+        }
+        if let Some(b) = c.batching {
+            ep.batching = b;
+        }
+        match c.enabled {
+            Some(true) => {
+                ep.state = EndpointState::Enabled;
+                ep.failing_since = None;
+            }
+            Some(false) if ep.is_enabled() => {
+                ep.state = EndpointState::Disabled {
+                    reason: burstline::endpoint::DisabledReason::Manual,
+                    at: now,
+                };
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &view(&ep)))
+}
+
+async fn delete(api: &Api, tenant: &TenantId, id: &str) -> Reply {
+    let ep = load(api, tenant, id).await?;
+    api.endpoints
+        .delete_endpoint(tenant, &ep.id)
+        .await
+        .map_err(crate::ApiFnError::from)?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn rotate(api: &Api, tenant: &TenantId, id: &str) -> Reply {
+    let fresh = std::sync::Mutex::new(None);
+    let overlap = api.rotation_overlap;
+    let ep = update(api, tenant, id, |ep, now| {
+        let s = ep
+            .rotate(now, overlap)
+            .map_err(|e| ApiError::from(crate::ApiFnError::from(e)))?;
+        if let Ok(mut f) = fresh.lock() {
+            *f = Some(s);
+        }
+        Ok(())
+    })
+    .await?;
+    let secret = fresh.lock().ok().and_then(|mut f| f.take());
+    let previous_expires_at = ep.secrets.get(1).and_then(|s| s.expires_at);
+    Ok(json(
+        StatusCode::OK,
+        &json!({"id": ep.id, "secret": secret.map(|s| s.expose().to_owned()), "previous_expires_at": previous_expires_at}),
+    ))
+}
+
+async fn enable(api: &Api, tenant: &TenantId, id: &str) -> Reply {
+    let ep = update(api, tenant, id, |ep, _| {
+        ep.state = EndpointState::Enabled;
+        ep.failing_since = None;
+        Ok(())
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &view(&ep)))
+}
+
+async fn deliveries(api: &Api, tenant: &TenantId, id: &str, request: &Request) -> Reply {
+    let ep = load(api, tenant, id).await?;
+    let limit = match query(request, "limit") {
+        None => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| invalid("limit", "must be 1 to 200"))?,
+    };
+    let cursor = query(request, "cursor");
+    let page = api
+        .attempts
+        .list(tenant, &ep.id, limit, cursor.as_deref())
+        .await
+        .map_err(crate::ApiFnError::from)?;
+    let items: Vec<Value> = page
+        .attempts
+        .iter()
+        .map(|a| {
+            json!({"webhook_id": a.webhook_id, "task_id": a.task_id, "seqs": a.seqs, "attempt": a.attempt,
+                   "at": a.at, "status": a.status, "http_status": a.http_status, "latency_ms": a.latency_ms,
+                   "error": a.error})
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({"deliveries": items, "next_cursor": page.cursor}),
+    ))
+}
+
+async fn replay(api: &Api, tenant: &TenantId, id: &str, request: &Request) -> Reply {
+    let ep = load(api, tenant, id).await?;
+    let mut body = object_body(request)?;
+    let task = body
+        .remove("task_id")
+        .ok_or_else(|| invalid("task_id", "is required"))?;
+    let task = task
+        .as_str()
+        .ok_or_else(|| invalid("task_id", "must be a string"))
+        .and_then(|t| TaskId::parse(t).map_err(|e| invalid("task_id", e.0)))?;
+    let seq_field = |body: &mut Map<String, Value>, name: &str| -> Result<Option<u64>, ApiError> {
+        match body.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n >= 1)
+                .map(Some)
+                .ok_or_else(|| invalid(name, "must be a seq (1 or more)")),
+        }
+    };
+    let from = seq_field(&mut body, "from_seq")?.unwrap_or(1);
+    let to = seq_field(&mut body, "to_seq")?;
+    if let Some(k) = body.keys().next() {
+        return Err(invalid(
+            k,
+            "unknown field; allowed: task_id, from_seq, to_seq",
+        ));
+    }
+    let key = TaskKey::new(tenant.clone(), task);
+    let head = api
+        .store
+        .head(&key)
+        .await
+        .map_err(crate::ApiFnError::from)?
+        .ok_or_else(|| ApiError::not_found(format!("no task {}", key.task_id)))?;
+    let to = to.unwrap_or(head.last_seq.0).min(head.last_seq.0);
+    if to < from {
+        return Err(invalid("to_seq", "must not be below from_seq"));
+    }
+    if to - from + 1 > MAX_REPLAY_EVENTS {
+        return Err(invalid(
+            "to_seq",
+            format!("at most {MAX_REPLAY_EVENTS} events per replay"),
+        ));
+    }
+    let Some(through) = head.position.clone() else {
+        return Err(ApiError::not_found("the task has no events yet"));
+    };
+    let events = api
+        .store
+        .events(
+            &key,
+            Seq(from - 1),
+            usize::try_from(to - from + 1).unwrap_or(usize::MAX),
+        )
+        .await
+        .map_err(crate::ApiFnError::from)?;
+    let sub = ep.subscription();
+    let refs: Vec<EventRef> = events
+        .iter()
+        .filter(|e| e.seq.0 <= to && sub.filters.iter().any(|f| f.matches(&e.event_type)))
+        .map(|e| EventRef {
+            seq: e.seq,
+            id: e.id.clone(),
+            event_type: e.event_type.clone(),
+        })
+        .collect();
+    let jobs: Vec<DeliveryJob> = refs
+        .chunks(burstline::job::MAX_EVENTS_PER_JOB)
+        .map(|run| DeliveryJob {
+            tenant_id: tenant.clone(),
+            task_id: key.task_id.clone(),
+            endpoint_id: ep.id.clone(),
+            events: run.to_vec(),
+            through: through.clone(),
+            attempt: 0,
+            not_before: None,
+            commit_waits: 0,
+            history: Vec::new(),
+        })
+        .collect();
+    api.queue
+        .enqueue(&jobs, std::time::Duration::ZERO)
+        .await
+        .map_err(crate::ApiFnError::from)?;
+    tracing::info!(endpoint_id = %ep.id, task_id = %key.task_id, events = refs.len(), "replay enqueued");
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &json!({"enqueued": refs.len(), "from_seq": from, "to_seq": to}),
+    ))
+}
