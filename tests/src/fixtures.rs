@@ -18,12 +18,28 @@ use std::time::Duration;
 
 /// Creates `tenant` with a key holding `scopes`.
 pub async fn tenant_with_key(stack: &Stack, tenant: &str, scopes: &[Scope]) -> ApiKey {
+    tenant_with(
+        stack,
+        tenant,
+        burstline::tenant::DEFAULT_MAX_STREAMS,
+        scopes,
+    )
+    .await
+}
+
+/// Creates `tenant` with `max_streams` and a key with `scopes`.
+pub async fn tenant_with(
+    stack: &Stack,
+    tenant: &str,
+    max_streams: u32,
+    scopes: &[Scope],
+) -> ApiKey {
     let id = TenantId::parse(tenant).unwrap();
-    stack
-        .tenants
-        .create_tenant(&Tenant::new(id.clone(), chrono::Utc::now()))
-        .await
-        .unwrap();
+    let t = Tenant {
+        max_streams,
+        ..Tenant::new(id.clone(), chrono::Utc::now())
+    };
+    stack.tenants.create_tenant(&t).await.unwrap();
     let key = ApiKey::generate().unwrap();
     stack
         .tenants

@@ -6,7 +6,7 @@ use crate::fixtures::request;
 use crate::moto::Moto;
 use crate::stack::Stack;
 use async_trait::async_trait;
-use burstline::apikey::{ApiKey, KeyRecord, Scope};
+use burstline::apikey::{ApiKey, Scope};
 use burstline::auth::Authenticator;
 use burstline::clock::TokioClock;
 use burstline::event::{Envelope, EventType};
@@ -18,7 +18,6 @@ use burstline::leases::memory::MemoryLeases;
 use burstline::sequence::CommitChunk;
 use burstline::store::EventStore;
 use burstline::stream_token::{StreamGrant, TokenSecret, mint};
-use burstline::tenant::Tenant;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use eventsource_stream::{Event, Eventsource};
@@ -78,28 +77,7 @@ pub async fn streamer(
 
 /// Creates `tenant` with `max_streams` and a key with `scopes`.
 pub async fn tenant(stack: &Stack, tenant: &str, max_streams: u32, scopes: &[Scope]) -> ApiKey {
-    let id = TenantId::parse(tenant).unwrap();
-    stack
-        .tenants
-        .create_tenant(&Tenant {
-            max_streams,
-            ..Tenant::new(id.clone(), Utc::now())
-        })
-        .await
-        .unwrap();
-    let key = ApiKey::generate().unwrap();
-    stack
-        .tenants
-        .put_key(&KeyRecord {
-            hash: key.hash(),
-            tenant_id: id,
-            scopes: scopes.to_vec(),
-            prefix: key.display_prefix().into(),
-            created_at: Utc::now(),
-        })
-        .await
-        .unwrap();
-    key
+    crate::fixtures::tenant_with(stack, tenant, max_streams, scopes).await
 }
 
 /// A token for `tenant`'s `task`, valid for `ttl` from `now`.

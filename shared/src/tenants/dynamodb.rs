@@ -68,16 +68,21 @@ impl DynamoTenants {
         Ok(out.item)
     }
 
-    async fn put(&self, item: Item, only_if_new: bool) -> Result<bool> {
+    /// A put that may carry a condition; `false` when the condition failed.
+    async fn put(&self, item: Item, condition: Put) -> Result<bool> {
         self.requests.record("dynamodb:PutItem");
         let mut req = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
-        if only_if_new {
-            req = req.condition_expression("attribute_not_exists(pk)");
-        }
+        req = match condition {
+            Put::Always => req,
+            Put::IfNew => req.condition_expression("attribute_not_exists(pk)"),
+            Put::IfVersion(v) => req
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
         match req.send().await {
             Ok(_) => Ok(true),
             Err(e)
@@ -91,6 +96,17 @@ impl DynamoTenants {
             Err(e) => Err(sdk_error("PutItem", e)),
         }
     }
+}
+
+/// The condition of a put.
+#[derive(Debug, Clone, Copy)]
+enum Put {
+    /// Unconditional.
+    Always,
+    /// Only if the item does not exist.
+    IfNew,
+    /// Only if the stored `version` is this one.
+    IfVersion(u64),
 }
 
 fn tenant_pk(id: &TenantId) -> String {
@@ -146,7 +162,7 @@ impl TenantStore for DynamoTenants {
             ("max_streams", n(tenant.max_streams)),
             ("created_at", s(format_time(&tenant.created_at))),
         ]);
-        if self.put(it, true).await? {
+        if self.put(it, Put::IfNew).await? {
             Ok(())
         } else {
             Err(Error::AlreadyExists(format!("tenant {}", tenant.id)))
@@ -173,7 +189,7 @@ impl TenantStore for DynamoTenants {
             ("prefix", s(&key.prefix)),
             ("created_at", s(format_time(&key.created_at))),
         ]);
-        self.put(it, false).await.map(|_| ())
+        self.put(it, Put::Always).await.map(|_| ())
     }
 
     async fn key(&self, hash: &KeyHash) -> Result<Option<KeyRecord>> {
@@ -263,7 +279,7 @@ impl DynamoTenants {
 #[async_trait]
 impl EndpointStore for DynamoTenants {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
-        if self.put(endpoint_item(endpoint)?, true).await? {
+        if self.put(endpoint_item(endpoint)?, Put::IfNew).await? {
             Ok(())
         } else {
             Err(Error::AlreadyExists(format!("endpoint {}", endpoint.id)))
@@ -288,28 +304,9 @@ impl EndpointStore for DynamoTenants {
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool> {
-        self.requests.record("dynamodb:PutItem");
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(endpoint_item(endpoint)?))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(endpoint.version.saturating_sub(1)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("PutItem", e)),
-        }
+        let expected = endpoint.version.saturating_sub(1);
+        self.put(endpoint_item(endpoint)?, Put::IfVersion(expected))
+            .await
     }
 
     async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool> {
