@@ -111,6 +111,15 @@ async fn seed(stack: &Stack, ep: &Endpoint) -> Vec<DeliveryJob> {
     jobs
 }
 
+/// Jobs in flight per invocation: deliver's default (`Policy::default().concurrency`), or
+/// `BENCH_CONCURRENCY`.
+fn concurrency() -> usize {
+    std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(Policy::default().concurrency)
+}
+
 async fn run(batching: Option<Batching>, url: &str, count: &AtomicU64) -> (f64, f64, u64) {
     let stack = Stack::memory();
     let mut ep = endpoint("acme", url, &["*"]);
@@ -125,7 +134,7 @@ async fn run(batching: Option<Batching>, url: &str, count: &AtomicU64) -> (f64, 
     let deps = stack.deliver(
         sender,
         Policy {
-            concurrency: 200,
+            concurrency: concurrency(),
             ..Policy::default()
         },
     );
@@ -196,11 +205,12 @@ fn main() {
          {} tasks × {} events of 1 KiB, one job per task, delivered by `deliver::handle` (store read, \
          Standard Webhooks signing, keep-alive POST through the SSRF-checking client, outcome, attempt \
          log) to a local receiver answering 204, which runs on the same machine (its own thread; the \
-         deliver path gets {workers} tokio worker thread(s)). Jobs run 200 at a time; within a \
+         deliver path gets {workers} tokio worker thread(s)). Jobs run {} at a time; within a \
          job, events go out in seq order. Target: ≥ 20,000 deliveries/s.\n\n{table}",
         burstline_tests::benchdoc::machine(),
         TASKS,
         EVENTS_PER_TASK,
+        concurrency(),
     );
     let path =
         burstline_tests::benchdoc::record_section("deliver", &doc).expect("write BENCHMARKS.md");
