@@ -1,5 +1,5 @@
 //! `template.yaml` agrees with the code: every function's environment is exactly the variables
-//! its config struct reads.
+//! its config struct reads, and the Function URLs are of the right kind.
 
 use serde_norway::Value;
 use std::collections::BTreeSet;
@@ -85,5 +85,30 @@ fn functions_share_one_build_and_runtime() {
                 Some("rust-cargolambda")
             );
         }
+    }
+}
+
+#[test]
+fn the_stream_url_streams_and_allows_browser_headers() {
+    let t = template();
+    let f = &t["Resources"]["StreamFunction"]["Properties"];
+    assert_eq!(
+        f["FunctionUrlConfig"]["InvokeMode"].as_str(),
+        Some("RESPONSE_STREAM")
+    );
+    let headers: Vec<&str> = f["FunctionUrlConfig"]["Cors"]["AllowHeaders"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h.as_str())
+        .collect();
+    assert!(
+        headers.contains(&"authorization") && headers.contains(&"last-event-id"),
+        "{headers:?}"
+    );
+    for buffered in ["IngestFunction", "ApiFunction"] {
+        let mode =
+            t["Resources"][buffered]["Properties"]["FunctionUrlConfig"]["InvokeMode"].as_str();
+        assert_eq!(mode, Some("BUFFERED"), "{buffered}");
     }
 }
