@@ -1,8 +1,11 @@
 //! `burstline`: the command-line tool for operators and developers.
 
 mod admin;
+mod dev;
 mod dlq;
 mod endpoints;
+mod send;
+mod simulate;
 mod tail;
 mod verify;
 
@@ -18,6 +21,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole stack locally: every function, the event-source mappings, a demo page.
+    Dev(dev::DevArgs),
+    /// Post events to ingest from flags, a file or stdin (NDJSON).
+    Send(send::SendArgs),
+    /// Load generator: simulated agent tasks, with a latency and loss summary.
+    Simulate(simulate::SimulateArgs),
     /// Operator commands that talk to AWS directly: resources, tenants and API keys.
     Admin(admin::AdminArgs),
     /// Manage webhook endpoints (through the api).
@@ -38,6 +47,9 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Dev(args) => dev::run(args).await,
+        Command::Send(args) => send::run(args).await,
+        Command::Simulate(args) => simulate::run(args).await,
         Command::Admin(args) => admin::run(args).await,
         Command::Endpoints(args) => endpoints::run(args).await,
         Command::Dlq(args) => dlq::run(args).await,
