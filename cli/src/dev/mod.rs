@@ -1,11 +1,295 @@
-//! `burstline dev` (placeholder, being written).
+//! `burstline dev`: the whole stack in one process. The five functions run through the same
+//! `handle` functions their Lambdas call; the Function URLs are emulated by one local HTTP
+//! server ([`server`]); the Kinesis and SQS event-source mappings by the `burstline::mapping`
+//! drivers ([`mappings`]). Backends are in memory by default, or any AWS API endpoint
+//! ([`backends`]). On start it seeds a demo tenant, key and inspector endpoint ([`seed`],
+//! [`inspector`]) and prints how to use them ([`banner`]); Ctrl-C drains and stops.
+
+mod backends;
+mod banner;
+mod inspector;
+mod mappings;
+mod seed;
+mod server;
+mod simulator;
+
+use anyhow::Context;
+use api::Api;
+use api::tasks::TaskRoutes;
+use backends::{Backend, Backends};
+use burstline::apikey::ApiKey;
+use burstline::auth::Authenticator;
+use burstline::clock::{Clock, SystemClock};
+use burstline::ids::TenantId;
+use burstline::stream_token::TokenSecret;
 use clap::Args;
+use deliver::Deliver;
+use deliver::http::HttpSender;
+use fanout::Fanout;
+use fanout::directory::Directory;
+use ingest::Ingest;
+use mappings::MappingSettings;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use stream::{StreamSettings, Streamer};
+use tokio::sync::watch;
 
-/// Arguments.
+/// How long API keys stay cached, as in the functions' default `KEY_CACHE_SECONDS`.
+const KEY_CACHE: Duration = Duration::from_secs(60);
+/// How long fanout caches a tenant's endpoints. Shorter than deployed so an endpoint added
+/// in the demo gets events at once.
+const SUBSCRIPTION_CACHE: Duration = Duration::from_secs(1);
+/// Longest wait for each mapping to drain at shutdown.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Run the whole stack locally.
 #[derive(Debug, Args)]
-pub struct DevArgs {}
+#[command(after_help = "Examples:
+  burstline dev                                  # in memory, http://127.0.0.1:8787
+  burstline dev --port 0                         # any free port (printed)
+  burstline dev --aws-endpoint http://127.0.0.1:4566   # LocalStack: data survives restarts
+  burstline dev --aws-endpoint http://127.0.0.1:5000   # moto server
+  BURSTLINE_API_KEY=bl_... burstline dev         # keep using the same demo key")]
+pub struct DevArgs {
+    /// Address to listen on. Keep it on loopback: the demo page hands out the demo key.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Use this AWS API endpoint (moto, LocalStack) instead of memory: the stream, tables and
+    /// queues are created if missing and survive restarts.
+    #[arg(long, env = "BURSTLINE_AWS_ENDPOINT", conflicts_with = "aws")]
+    aws_endpoint: Option<String>,
+    /// Use real AWS with the SDK's default credentials and region.
+    #[arg(long)]
+    aws: bool,
+    /// Resource name prefix on AWS backends.
+    #[arg(long, default_value = "burstline-dev")]
+    prefix: String,
+    /// The demo tenant.
+    #[arg(long, default_value = "demo")]
+    tenant: String,
+    /// Seed this API key (e.g. to keep one across restarts) instead of a new one.
+    #[arg(long, env = "BURSTLINE_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Kinesis batching window in milliseconds (`MaximumBatchingWindowInSeconds`; the
+    /// template's is 1000).
+    #[arg(long, default_value_t = 1000)]
+    batching_window_ms: u64,
+}
 
-/// Runs the command.
-pub async fn run(_args: DevArgs) -> anyhow::Result<()> {
-    anyhow::bail!("dev is not built yet")
+/// Runs the stack until Ctrl-C (or SIGTERM), then drains and stops.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(&args.tenant)
+        .map_err(|e| anyhow::anyhow!("--tenant {:?} {e}", args.tenant))?;
+    let key = args
+        .api_key
+        .as_deref()
+        .map(|k| {
+            ApiKey::from_presented(k)
+                .context("the API key (--api-key / BURSTLINE_API_KEY) is not a Burstline key (bl_ + 32 letters and digits)")
+        })
+        .transpose()?;
+    let backend = match (args.aws_endpoint, args.aws) {
+        (Some(endpoint), _) => Backend::Aws {
+            endpoint: Some(endpoint),
+            prefix: args.prefix.clone(),
+        },
+        (None, true) => Backend::Aws {
+            endpoint: None,
+            prefix: args.prefix.clone(),
+        },
+        (None, false) => Backend::Memory,
+    };
+    let backends = backends::open(&backend).await?;
+    let listener = tokio::net::TcpListener::bind((args.host, args.port))
+        .await
+        .with_context(|| format!("listening on {}:{}", args.host, args.port))?;
+    let addr = listener.local_addr()?;
+    let shown_host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    let base_url = format!("http://{shown_host}:{}", addr.port());
+    let inspector = inspector::Inspector::new(backends.endpoints.clone());
+    let seeded = seed::seed(
+        backends.tenants.as_ref(),
+        backends.endpoints.as_ref(),
+        &tenant,
+        key,
+        &format!("{base_url}/dev/inspector/webhook"),
+    )
+    .await?;
+    inspector.watch(&seeded.endpoint);
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tokens = TokenSecret::new(format!(
+        "{}{}",
+        ApiKey::generate()?.expose(),
+        ApiKey::generate()?.expose()
+    ))
+    .context("stream token secret")?;
+    let settings = MappingSettings {
+        batching_window: Duration::from_millis(args.batching_window_ms),
+        ..MappingSettings::default()
+    };
+    let app = server::App {
+        ingest: ingest_deps(&backends),
+        api: api_deps(&backends, &clock, tokens.clone(), &base_url),
+        streamer: Streamer {
+            store: backends.store.clone(),
+            tenants: backends.tenants.clone(),
+            leases: backends.leases.clone(),
+            auth: Authenticator::new(backends.tenants.clone(), KEY_CACHE),
+            tokens,
+            clock: clock.clone(),
+            settings: StreamSettings::default(),
+        },
+        inspector,
+        simulator: simulator::Simulator::new(base_url.clone(), seeded.key.expose().to_owned()),
+        page_config: serde_json::json!({
+            "tenant": seeded.tenant.to_string(),
+            "api_key": seeded.key.expose(),
+            "base_url": base_url,
+            "inspector_endpoint": seeded.endpoint.id.to_string(),
+            "backend": backends.description,
+        }),
+    };
+
+    let (stop_fanout, fanout_stopped) = watch::channel(false);
+    let (stop_deliver, deliver_stopped) = watch::channel(false);
+    let fanout_task = tokio::spawn(mappings::kinesis_to_fanout(
+        backends.shards.clone(),
+        backends.stream_arn.clone(),
+        fanout_deps(&backends),
+        settings.clone(),
+        fanout_stopped,
+    ));
+    let deliver_task = tokio::spawn(mappings::sqs_to_deliver(
+        backends.queue_reader.clone(),
+        backends.queue_arn.clone(),
+        deliver_deps(&backends, &clock)?,
+        settings,
+        deliver_stopped,
+    ));
+    let (stop_http, http_stopped) = watch::channel(false);
+    let mut http_stopped_wait = http_stopped.clone();
+    let server = tokio::spawn(
+        axum::serve(listener, server::router(app))
+            .with_graceful_shutdown(async move {
+                let _ = http_stopped_wait.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+    drop(http_stopped);
+
+    banner::print(&banner::Banner {
+        base_url: &base_url,
+        backend: &backends.description,
+        seeded: &seeded,
+    });
+
+    shutdown_signal().await;
+    eprintln!("shutting down: no new requests; draining the stream and deliveries…");
+    let _ = stop_http.send(true);
+    // Open SSE responses would hold a graceful shutdown for up to 14 minutes: give them a
+    // moment, then drop them (clients resume with Last-Event-ID against the next run).
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    let _ = stop_fanout.send(true);
+    if tokio::time::timeout(DRAIN_LIMIT, fanout_task)
+        .await
+        .is_err()
+    {
+        eprintln!("the Kinesis mapping did not drain within {DRAIN_LIMIT:?}");
+    }
+    // Only now: the last fanout batch may have enqueued jobs.
+    let _ = stop_deliver.send(true);
+    if tokio::time::timeout(DRAIN_LIMIT, deliver_task)
+        .await
+        .is_err()
+    {
+        eprintln!("deliveries did not drain within {DRAIN_LIMIT:?}");
+    }
+    eprintln!("stopped");
+    Ok(())
+}
+
+fn ingest_deps(b: &Backends) -> Ingest {
+    Ingest {
+        log: b.log.clone(),
+        auth: Authenticator::new(b.tenants.clone(), KEY_CACHE),
+        limits: burstline::validate::Limits::default(),
+        retry: ingest::publish::RetryPolicy::default(),
+    }
+}
+
+fn fanout_deps(b: &Backends) -> Fanout {
+    Fanout {
+        store: b.store.clone(),
+        queue: b.queue.clone(),
+        directory: Directory::new(b.subscriptions.clone(), SUBSCRIPTION_CACHE),
+    }
+}
+
+fn deliver_deps(b: &Backends, clock: &Arc<dyn Clock>) -> anyhow::Result<Deliver> {
+    Ok(Deliver {
+        store: b.store.clone(),
+        endpoints: b.endpoints.clone(),
+        queue: b.queue.clone(),
+        dead_letters: b.dead_letters.clone(),
+        attempts: b.attempts.clone(),
+        log: b.log.clone(),
+        // Local receivers (the inspector, a developer's own on localhost) are private
+        // addresses: allowed here as ALLOW_PRIVATE_NETWORKS allows them, never in a deployment.
+        sender: Arc::new(HttpSender::new(Duration::from_secs(10), true)?),
+        clock: clock.clone(),
+        policy: deliver::Policy::default(),
+    })
+}
+
+fn api_deps(b: &Backends, clock: &Arc<dyn Clock>, tokens: TokenSecret, base_url: &str) -> Api {
+    Api {
+        auth: Authenticator::new(b.tenants.clone(), KEY_CACHE),
+        endpoints: b.endpoints.clone(),
+        attempts: b.attempts.clone(),
+        store: b.store.clone(),
+        queue: b.queue.clone(),
+        clock: clock.clone(),
+        rotation_overlap: chrono::Duration::hours(24),
+        allow_private_networks: true,
+        tasks: TaskRoutes {
+            store: b.store.clone(),
+            auth: Authenticator::new(b.tenants.clone(), KEY_CACHE),
+            tokens,
+            clock: clock.clone(),
+            token_ttl: Duration::from_secs(300),
+            stream_url: base_url.to_owned(),
+        },
+    }
+}
+
+/// Ctrl-C, or SIGTERM (how process managers and test harnesses stop a server).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

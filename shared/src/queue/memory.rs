@@ -33,6 +33,15 @@ pub struct MemoryQueue {
     visibility: Duration,
     requests: RequestCounter,
     clock: Arc<dyn Clock>,
+    redrive: Option<Redrive>,
+}
+
+/// SQS's `RedrivePolicy`: a message received `max_receive_count` times and still not deleted
+/// moves to the dead-letter queue instead of being received again.
+#[derive(Debug, Clone)]
+struct Redrive {
+    target: Arc<Mutex<Inner>>,
+    max_receive_count: u32,
 }
 
 impl MemoryQueue {
@@ -52,7 +61,50 @@ impl MemoryQueue {
             visibility,
             requests,
             clock,
+            redrive: None,
         }
+    }
+
+    /// Adds a redrive policy: after `max_receive_count` receives, a message moves to `dlq`
+    /// (as the raw body, like SQS), where `burstline dlq redrive` can find it.
+    #[must_use]
+    pub fn with_redrive(mut self, dlq: &MemoryQueue, max_receive_count: u32) -> Self {
+        self.redrive = Some(Redrive {
+            target: dlq.inner.clone(),
+            max_receive_count: max_receive_count.max(1),
+        });
+        self
+    }
+
+    /// Moves visible messages that exhausted their receives to the redrive target.
+    fn redrive_exhausted(&self, inner: &mut Inner, now: DateTime<Utc>) -> Result<()> {
+        let Some(redrive) = &self.redrive else {
+            return Ok(());
+        };
+        let (dead, live): (Vec<Message>, Vec<Message>) =
+            std::mem::take(&mut inner.messages)
+                .into_iter()
+                .partition(|m| m.visible_at <= now && m.receive_count >= redrive.max_receive_count);
+        inner.messages = live;
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let mut target = redrive
+            .target
+            .lock()
+            .map_err(|_| Error::Internal("memory dead-letter queue lock poisoned".into()))?;
+        for m in dead {
+            target.next_id += 1;
+            let id = target.next_id;
+            target.messages.push(Message {
+                id,
+                body: m.body,
+                visible_at: now,
+                receive_count: 0,
+                receipt: None,
+            });
+        }
+        Ok(())
     }
 
     fn later(&self, by: Duration) -> DateTime<Utc> {
@@ -142,6 +194,7 @@ impl QueueReader for MemoryQueue {
             let visible_until = self.later(self.visibility);
             let got: Vec<ReceivedMessage> = {
                 let mut inner = self.lock()?;
+                self.redrive_exhausted(&mut inner, now)?;
                 inner
                     .messages
                     .iter_mut()
@@ -210,6 +263,28 @@ mod tests {
             "through": {"shard_id": "s", "sequence_number": "1"}
         }))
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
+        let clock = crate::clock::ManualClock::new(Utc::now());
+        let dlq =
+            MemoryQueue::with_clock(Duration::from_secs(30), RequestCounter::default(), Arc::new(clock.clone()));
+        let q = MemoryQueue::with_clock(
+            Duration::from_secs(30),
+            RequestCounter::default(),
+            Arc::new(clock.clone()),
+        )
+        .with_redrive(&dlq, 2);
+        q.enqueue(&[job(1)], Duration::ZERO).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(q.receive(10, Duration::ZERO).await.unwrap().len(), 1);
+            clock.advance(Duration::from_secs(31));
+        }
+        assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+        assert_eq!(dlq.jobs(), vec![job(1)]);
+        let moved = dlq.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(moved.len(), 1, "the raw body is in the DLQ, receivable");
     }
 
     #[tokio::test]

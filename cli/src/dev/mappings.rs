@@ -1,0 +1,152 @@
+//! The two event-source mappings of `template.yaml`, run in-process with the drivers from
+//! `burstline::mapping`: Kinesis → fanout and SQS → deliver. They stop when told to, after
+//! finishing (draining) the work they hold.
+
+use burstline::log::ShardReader;
+use burstline::mapping::kinesis::{KinesisDriver, KinesisMapping};
+use burstline::mapping::sqs::{SqsDriver, SqsMapping};
+use burstline::queue::QueueReader;
+use deliver::Deliver;
+use fanout::Fanout;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+/// Pause after a failed poll (the service itself unreachable), so errors don't spin.
+const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The mappings' settings, named as in `template.yaml`.
+#[derive(Debug, Clone)]
+pub struct MappingSettings {
+    /// Kinesis `BatchSize`.
+    pub kinesis_batch_size: usize,
+    /// Kinesis `MaximumBatchingWindowInSeconds`: how long records may wait for a batch to
+    /// fill. The emulation polls the shards once per window; a full batch is taken at once.
+    pub batching_window: Duration,
+    /// Kinesis `MaximumRetryAttempts`.
+    pub kinesis_max_retries: u32,
+    /// SQS `ScalingConfig.MaximumConcurrency`: deliver invocations in flight.
+    pub sqs_concurrency: usize,
+    /// SQS `BatchSize`.
+    pub sqs_batch_size: usize,
+}
+
+impl Default for MappingSettings {
+    fn default() -> Self {
+        Self {
+            kinesis_batch_size: 500,
+            batching_window: Duration::from_secs(1),
+            kinesis_max_retries: 10,
+            sqs_concurrency: 4,
+            sqs_batch_size: 10,
+        }
+    }
+}
+
+/// Runs Kinesis → fanout until `stop` turns true, then drains what is in the stream.
+pub async fn kinesis_to_fanout(
+    shards: Arc<dyn ShardReader>,
+    stream_arn: String,
+    fanout: Fanout,
+    settings: MappingSettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut driver = KinesisDriver::new(
+        shards,
+        KinesisMapping {
+            stream_arn,
+            batch_size: settings.kinesis_batch_size,
+            max_retries: settings.kinesis_max_retries,
+            bisect_on_error: true,
+            retry_delay: Duration::from_millis(100),
+        },
+    );
+    let handler = |event| {
+        let deps = fanout.clone();
+        async move { Ok(fanout::handle(&deps, event).await) }
+    };
+    let mut reported = 0;
+    loop {
+        let full = match driver.poll_once(&handler).await {
+            Ok(stats) => stats.records >= settings.kinesis_batch_size as u64,
+            Err(e) => {
+                warn!(error = %e, "Kinesis poll failed");
+                sleep_or_stop(ERROR_BACKOFF, &mut stop).await;
+                false
+            }
+        };
+        if driver.failed().len() > reported {
+            reported = driver.failed().len();
+            warn!(
+                records = reported,
+                "records gave up on after every retry (the on-failure destination)"
+            );
+        }
+        if *stop.borrow() {
+            break;
+        }
+        if !full {
+            sleep_or_stop(settings.batching_window, &mut stop).await;
+        }
+    }
+    match driver.drain(&handler).await {
+        Ok(stats) => info!(records = stats.records, "Kinesis mapping drained"),
+        Err(e) => warn!(error = %e, "Kinesis mapping could not drain"),
+    }
+}
+
+/// Runs SQS → deliver with `sqs_concurrency` pollers until `stop` turns true; then each
+/// poller goes on until a poll finds nothing visible, so deliveries in flight and jobs fanout
+/// enqueued last are finished. Retries scheduled for later stay in the queue.
+pub async fn sqs_to_deliver(
+    queue: Arc<dyn QueueReader>,
+    queue_arn: String,
+    deliver: Deliver,
+    settings: MappingSettings,
+    stop: watch::Receiver<bool>,
+) {
+    let mut pollers = JoinSet::new();
+    for _ in 0..settings.sqs_concurrency.max(1) {
+        let driver = SqsDriver::new(
+            queue.clone(),
+            SqsMapping {
+                queue_arn: queue_arn.clone(),
+                batch_size: settings.sqs_batch_size,
+                // Long polling, short enough that a stop is noticed quickly.
+                wait: Duration::from_secs(1),
+            },
+        );
+        let deps = deliver.clone();
+        let mut stop = stop.clone();
+        pollers.spawn(async move {
+            let handler = |event| {
+                let deps = deps.clone();
+                async move { Ok(deliver::handle(&deps, event).await) }
+            };
+            loop {
+                match driver.poll_once(&handler).await {
+                    // Stopping: keep going until the queue has nothing visible left.
+                    Ok(stats) if stats.received == 0 && *stop.borrow() => break,
+                    Ok(_) => {}
+                    Err(_) if *stop.borrow() => break,
+                    Err(e) => {
+                        warn!(error = %e, "SQS poll failed");
+                        sleep_or_stop(ERROR_BACKOFF, &mut stop).await;
+                    }
+                }
+            }
+        });
+    }
+    while pollers.join_next().await.is_some() {}
+    info!("SQS mapping stopped; deliveries in flight finished");
+}
+
+/// Sleeps for `d`, or less if `stop` turns true meanwhile.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        () = tokio::time::sleep(d) => {}
+        _ = stop.wait_for(|s| *s) => {}
+    }
+}
