@@ -96,7 +96,11 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let mut accepted: Vec<Value> = Vec::with_capacity(lines.len());
     let batches = batches(&lines, MAX_EVENTS_PER_REQUEST, MAX_BODY_BYTES);
     for (n, batch) in batches.iter().enumerate() {
-        let body = body_of(batch.iter().map(|l| l.json.as_str()));
+        // One event from flags goes bare, so a rejected field reads `type`, not `events[0].type`.
+        let body = match batch {
+            [only] if only.number == 0 => only.json.clone(),
+            _ => body_of(batch.iter().map(|l| l.json.as_str())),
+        };
         let outcome = post_events(&client, url, key, body)
             .await
             .with_context(|| format!("posting to {url}"))?;
