@@ -130,6 +130,11 @@ impl Summary {
 
     /// Accepted events that never arrived: in the store, on watched streams, or as webhooks.
     pub fn lost(&self) -> usize {
+        self.lost_parts().iter().map(|(n, _)| n).sum()
+    }
+
+    /// [`Summary::lost`] by where the events went missing.
+    fn lost_parts(&self) -> [(usize, &'static str); 3] {
         let hooks = match &self.webhooks {
             WebhookStats::Checked {
                 expected,
@@ -138,7 +143,14 @@ impl Summary {
             } => expected.saturating_sub(*delivered),
             WebhookStats::Skipped(_) => 0,
         };
-        self.store_lost + self.streams.expected.saturating_sub(self.streams.received) + hooks
+        [
+            (self.store_lost, "missing from the store"),
+            (
+                self.streams.expected.saturating_sub(self.streams.received),
+                "never streamed",
+            ),
+            (hooks, "never webhooked"),
+        ]
     }
 
     /// Events seen twice where once is guaranteed: SSE seqs and stored events.
@@ -156,7 +168,17 @@ impl Summary {
             ));
         }
         if self.lost() > 0 {
-            p.push(format!("{} event(s) lost", self.lost()));
+            let parts: Vec<String> = self
+                .lost_parts()
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
+            p.push(format!(
+                "{} event(s) lost ({})",
+                self.lost(),
+                parts.join(", ")
+            ));
         }
         if self.duplicates() > 0 {
             p.push(format!("{} duplicate(s)", self.duplicates()));
@@ -355,9 +377,9 @@ mod tests {
         assert_eq!(bad.lost(), 1 + 2 + 3);
         assert_eq!(bad.json()["lost"], 6);
         assert_eq!(bad.problems().len(), 3);
-        assert!(
-            bad.text()
-                .contains("FAILED: 6 event(s) lost, 1 duplicate(s), 1 webhook(s)")
-        );
+        assert!(bad.text().contains(
+            "FAILED: 6 event(s) lost (2 missing from the store, 1 never streamed, 3 never \
+             webhooked), 1 duplicate(s), 1 webhook(s) with a bad signature"
+        ));
     }
 }
