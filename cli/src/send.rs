@@ -56,7 +56,7 @@ blank lines skipped) from --file, or from stdin when stdin is not a terminal. Th
 is checked first: a line that is not a JSON object stops the command before anything is sent.
 
 Examples:
-  export BURSTLINE_URL=http://127.0.0.1:8080 BURSTLINE_API_KEY=bl_…
+  export BURSTLINE_URL=http://127.0.0.1:8787 BURSTLINE_API_KEY=bl_…
   burstline send --task run-42 --type tool_call.started --data '{\"tool\":\"search\"}'
   burstline send --task run-42 --type task.completed --id run-42-done
   burstline send --file events.ndjson

@@ -106,7 +106,7 @@ pub struct SimulateArgs {
 
 const EXAMPLES: &str = "\
 Examples:
-  export BURSTLINE_URL=http://127.0.0.1:8080 BURSTLINE_API_KEY=bl_…
+  export BURSTLINE_URL=http://127.0.0.1:8787 BURSTLINE_API_KEY=bl_…
   burstline simulate                                   # 10 tasks, 12 tools, 3 steps
   burstline simulate --tasks 1000 --concurrency 200 --watch 50
   burstline simulate --tasks 5 --tools 8 --steps 2 --json
@@ -201,7 +201,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             (Ok(rx), Some(ep.id))
         }
     };
-    let result = async {
+    let work = async {
         if let Ok(rx) = &receiver {
             probe(&client, &target, &prefix, rx).await?;
             let settle = args.settle.unwrap_or(if loopback { 0 } else { 10 });
@@ -211,8 +211,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             }
         }
         simulate(&args, &target, &client, tasks, receiver.as_ref()).await
-    }
-    .await;
+    };
+    // Ctrl-C still deletes the temporary endpoint.
+    let result = tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
     if let Some(id) = endpoint
         && let Err(e) = hooks::unregister(&client, &target.url, &target.api_key, &id).await
     {
@@ -496,7 +500,7 @@ mod tests {
 
     #[test]
     fn loopback_targets_are_recognised() {
-        assert!(is_loopback("http://127.0.0.1:8080").unwrap());
+        assert!(is_loopback("http://127.0.0.1:8787").unwrap());
         assert!(is_loopback("http://localhost:1").unwrap());
         assert!(is_loopback("http://[::1]:1/").unwrap());
         assert!(!is_loopback("https://abc.lambda-url.us-east-1.on.aws").unwrap());
