@@ -101,7 +101,8 @@ struct Aftermath {
 ///   `webhook-id`) and, after the queue's `maxReceiveCount`, moves it to the DLQ as it is.
 /// - Events of one task reach one endpoint in seq order: a job stops at the first event that
 ///   must be retried and re-enqueues the rest.
-/// - A job whose events are not committed yet is looked at again after `commit_wait`; refs
+/// - A job whose events are not committed yet is looked at again in-process a few times
+///   (fanout commits right after it enqueues), then after `commit_wait`; refs
 ///   whose stored event has another id once committed are stale and dropped.
 #[instrument(skip_all, fields(messages = event.records.len()))]
 pub async fn handle(deps: &Deliver, event: SqsEvent) -> SqsBatchResponse {
@@ -305,6 +306,14 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
     Ok(out)
 }
 
+/// Pauses between in-process looks for a fresh job's commit (0.75 s in all).
+const COMMIT_RECHECKS: [Duration; 4] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+];
+
 /// Loads the job's events; `None` when the job was re-enqueued (or dead-lettered) to wait for
 /// its commit. Drops stale refs.
 async fn load_events(
@@ -320,37 +329,57 @@ async fn load_events(
         return Ok(None);
     };
     let limit = usize::try_from(last.0 - first.0 + 1).unwrap_or(usize::MAX);
-    let stored: HashMap<Seq, Envelope> = deps
-        .store
-        .events(&key, Seq(first.0 - 1), limit)
-        .await?
-        .into_iter()
-        .map(|e| (e.seq, e))
-        .collect();
-    if job.events.iter().any(|r| !stored.contains_key(&r.seq)) {
+    // Fanout enqueues a job just before it commits, so a fresh job's commit is usually
+    // milliseconds away: look again in-process a few times before paying a queue round trip.
+    let mut rechecks = if job.commit_waits == 0 {
+        &COMMIT_RECHECKS[..]
+    } else {
+        &[]
+    };
+    let mut head_committed = false;
+    let stored = loop {
+        let stored: HashMap<Seq, Envelope> = deps
+            .store
+            .events(&key, Seq(first.0 - 1), limit)
+            .await?
+            .into_iter()
+            .map(|e| (e.seq, e))
+            .collect();
+        if head_committed || job.events.iter().all(|r| stored.contains_key(&r.seq)) {
+            break stored;
+        }
         let head = deps.store.head(&key).await?;
-        let committed = head
+        head_committed = head
             .and_then(|h| h.position)
             .and_then(|p| p.at_or_after(&job.through))
             .unwrap_or(false);
-        if !committed {
-            if job.commit_waits >= deps.policy.max_commit_waits {
-                let now = deps.clock.now();
-                let reason = "events were never committed";
-                out.dead.push(DeadLetter {
-                    job: job.clone(),
-                    reason: reason.into(),
-                    url: None,
-                    dead_at: now,
-                });
-            } else {
-                let mut again = job.clone();
-                again.commit_waits += 1;
-                out.requeue.push((again, deps.policy.commit_wait));
-            }
-            return Ok(None);
+        if head_committed {
+            // The commit may have landed between the query and the head read (a Query is
+            // only read-committed per item): read the events again, after the head, before
+            // calling any missing ref stale.
+            continue;
         }
-    }
+        if let Some((pause, rest)) = rechecks.split_first() {
+            tokio::time::sleep(*pause).await;
+            rechecks = rest;
+            continue;
+        }
+        if job.commit_waits >= deps.policy.max_commit_waits {
+            let now = deps.clock.now();
+            let reason = "events were never committed";
+            out.dead.push(DeadLetter {
+                job: job.clone(),
+                reason: reason.into(),
+                url: None,
+                dead_at: now,
+            });
+        } else {
+            let mut again = job.clone();
+            again.commit_waits += 1;
+            out.requeue.push((again, deps.policy.commit_wait));
+        }
+        return Ok(None);
+    };
     let before = job.events.len();
     job.events
         .retain(|r| stored.get(&r.seq).is_some_and(|e| e.id == r.id));
