@@ -5,12 +5,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: help test venv deploy-tools fmt fmt-check clippy unit lint-template bench check build deploy clean
+.PHONY: help dev browser-deps test venv deploy-tools fmt fmt-check clippy unit lint-template bench check build deploy clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-test: venv fmt-check clippy lint-template unit ## Everything CI checks: format, lints, template lint, all tests (moto included)
+dev: ## Run the whole stack locally: demo page, API and SSE at http://127.0.0.1:8787 (DEV_ARGS=...)
+	$(CARGO) run --quiet -p burstline-cli --bin burstline -- dev $(DEV_ARGS)
+
+test: venv browser-deps fmt-check clippy lint-template unit ## Everything CI checks: format, lints, template lint, all tests (moto, browser included)
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser-deps: ## Debian's chromium + chromium-driver, for the demo page's browser test
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing chromium and chromium-driver (Debian packages)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
 
 venv: $(VENV)/.installed ## Python tools (moto, cfn-lint) in .venv
 

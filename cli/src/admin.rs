@@ -14,6 +14,9 @@ use clap::{Args, Subcommand};
 
 /// Where the resources live.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  burstline admin init --aws-endpoint http://127.0.0.1:4566\n  burstline admin tenant create acme\n  burstline admin key create --tenant acme --scopes ingest,stream,manage"
+)]
 pub struct AdminArgs {
     /// AWS API endpoint, e.g. http://127.0.0.1:4566 for LocalStack. Without it the SDK's
     /// defaults apply (AWS_ENDPOINT_URL, then real AWS).
@@ -35,6 +38,9 @@ pub struct AdminArgs {
 enum AdminCommand {
     /// Create the stream, tables and queues if missing (for LocalStack, moto or a sandbox
     /// account; `template.yaml` does this in a real deployment).
+    #[command(
+        after_help = "Example:\n  burstline admin init --aws-endpoint http://127.0.0.1:4566 --prefix burstline"
+    )]
     Init {
         /// Resource name prefix.
         #[arg(long, default_value = "burstline")]

@@ -31,12 +31,18 @@ pub struct DlqArgs {
 #[derive(Debug, Subcommand)]
 enum DlqCommand {
     /// Show dead letters: endpoint, task, seqs, reason and attempts.
+    #[command(
+        after_help = "Example:\n  burstline dlq list --dlq-url \"$DELIVERY_DLQ_URL\" --endpoint ep_01JD4Z6Q8K3M2N7P9R5T0V1W2X"
+    )]
     List {
         /// Only this endpoint's.
         #[arg(long)]
         endpoint: Option<String>,
     },
     /// Put dead letters back on the delivery queue with a fresh retry schedule. Idempotent.
+    #[command(
+        after_help = "Examples:\n  burstline dlq redrive --dry-run\n  burstline dlq redrive --endpoint ep_01JD4Z6Q8K3M2N7P9R5T0V1W2X"
+    )]
     Redrive {
         /// Only this endpoint's.
         #[arg(long)]

@@ -53,13 +53,16 @@ enum EndpointsCommand {
         batch_max_wait_ms: Option<u32>,
     },
     /// List endpoints.
+    #[command(after_help = "Example:\n  burstline endpoints list --api-url $BURSTLINE_URL")]
     List,
     /// Rotate an endpoint's secret; the old one keeps signing during the overlap.
+    #[command(after_help = "Example:\n  burstline endpoints rotate ep_01JD4Z6Q8K3M2N7P9R5T0V1W2X")]
     Rotate {
         /// Endpoint id.
         id: String,
     },
     /// Re-enable an endpoint (after it was disabled by hand, by 410 Gone, or for failing).
+    #[command(after_help = "Example:\n  burstline endpoints enable ep_01JD4Z6Q8K3M2N7P9R5T0V1W2X")]
     Enable {
         /// Endpoint id.
         id: String,

@@ -17,6 +17,11 @@ const TERMINAL: [&str; 3] = ["task.completed", "task.failed", "task.cancelled"];
 
 /// Which task, from where, and how to print it.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  burstline tail run-42                         # every event, then follow until it ends
+  burstline tail run-42 --from-now --json       # only new events, as JSON lines
+  burstline tail run-42 --last-event-id 17      # resume after seq 17
+  burstline tail run-42 --token eyJ...          # with a stream token instead of a key")]
 pub struct TailArgs {
     /// The task to follow.
     task_id: String,
@@ -32,9 +37,9 @@ pub struct TailArgs {
     /// Print each envelope as one line of JSON instead of a table row.
     #[arg(long)]
     json: bool,
-    /// The stream function's URL.
+    /// The stream function's URL (default: BURSTLINE_URL, as in `burstline dev`).
     #[arg(long, env = "BURSTLINE_STREAM_URL")]
-    url: String,
+    url: Option<String>,
     /// An API key with the `stream` scope.
     #[arg(long, env = "BURSTLINE_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
@@ -60,7 +65,15 @@ enum Outcome {
 }
 
 /// Follows the task until it ends.
-pub async fn run(args: TailArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: TailArgs) -> anyhow::Result<()> {
+    if args.url.is_none() {
+        args.url = std::env::var("BURSTLINE_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+    }
+    if args.url.is_none() {
+        bail!("no stream URL: pass --url or set BURSTLINE_STREAM_URL (or BURSTLINE_URL)");
+    }
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()?;
@@ -101,7 +114,10 @@ async fn connect(
     let resume = state.last_id.clone();
     let mut url = reqwest::Url::parse(&format!(
         "{}/v1/tasks/{}/events",
-        args.url.trim_end_matches('/'),
+        args.url
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches('/'),
         args.task_id
     ))
     .context("--url")?;
