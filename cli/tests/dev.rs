@@ -4,6 +4,8 @@
 //! (draining) and start it again on the same resources: the data survived and nothing is
 //! delivered twice.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup should panic loudly
+
 mod common;
 
 use burstline::apikey::ApiKey;
@@ -47,7 +49,12 @@ async fn ingest(client: &reqwest::Client, dev: &Dev, key: &str, events: &[Value]
 }
 
 /// Every (seq, id) the task's stream sends from the start to the terminal event.
-async fn read_stream(client: &reqwest::Client, dev: &Dev, key: &str, task: &str) -> Vec<(u64, String)> {
+async fn read_stream(
+    client: &reqwest::Client,
+    dev: &Dev,
+    key: &str,
+    task: &str,
+) -> Vec<(u64, String)> {
     // 404 until fanout has committed the task's first events (one batching window).
     let mut tries = 0;
     let response = loop {
@@ -76,14 +83,20 @@ async fn read_stream(client: &reqwest::Client, dev: &Dev, key: &str, task: &str)
         while let Some(e) = events.next().await {
             let e = e.expect("a well-formed SSE frame");
             let env: Value = serde_json::from_str(&e.data).unwrap();
-            got.push((e.id.parse().unwrap(), env["id"].as_str().unwrap().to_owned()));
+            got.push((
+                e.id.parse().unwrap(),
+                env["id"].as_str().unwrap().to_owned(),
+            ));
             if e.event == TERMINAL {
                 return;
             }
         }
     })
     .await;
-    assert!(read.is_ok(), "stream reached the terminal event; got {got:?}");
+    assert!(
+        read.is_ok(),
+        "stream reached the terminal event; got {got:?}"
+    );
     got
 }
 
@@ -162,12 +175,18 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
         .await
         .map(|b| serde_json::from_slice(&b).unwrap())
         .unwrap();
-    let secret = created["secret"].as_str().expect("the secret, shown once").to_owned();
+    let secret = created["secret"]
+        .as_str()
+        .expect("the secret, shown once")
+        .to_owned();
     let endpoint_id = created["id"].as_str().unwrap().to_owned();
 
     // 2. Ingest a burst.
     let events = burst("e2e-a", 60);
-    let ids: Vec<String> = events.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> = events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     ingest(&client, &dev, key, &events).await;
 
     // 3. The stream sends every seq in order, in acceptance order.
@@ -181,12 +200,21 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
     // Ingest a second task and stop at once: the shutdown drains it into the store and out
     // to the receiver before the process exits.
     let events_b = burst("e2e-b", 30);
-    let ids_b: Vec<String> = events_b.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    let ids_b: Vec<String> = events_b
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     ingest(&client, &dev, key, &events_b).await;
-    assert!(dev.stop(Duration::from_secs(60)).await, "clean exit on SIGTERM");
+    assert!(
+        dev.stop(Duration::from_secs(60)).await,
+        "clean exit on SIGTERM"
+    );
     let got = delivered(&receiver, &secret);
     let undelivered: Vec<_> = ids_b.iter().filter(|id| !got.contains_key(*id)).collect();
-    assert!(undelivered.is_empty(), "drained before exit; missing {undelivered:?}");
+    assert!(
+        undelivered.is_empty(),
+        "drained before exit; missing {undelivered:?}"
+    );
 
     // 5. Restart on the same resources: the data survived.
     let dev = Dev::start(&args, key).await;
@@ -219,7 +247,10 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
     // The mappings work after the restart; re-reading the stream from its start did not
     // deliver anything twice.
     let events_c = burst("e2e-c", 10);
-    let ids_c: Vec<String> = events_c.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    let ids_c: Vec<String> = events_c
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     ingest(&client, &dev, key, &events_c).await;
     wait_for_deliveries(&receiver, &secret, &ids_c).await;
     let twice: Vec<_> = delivered(&receiver, &secret)

@@ -621,3 +621,74 @@ async fn jobs_wait_for_their_commit_and_stale_refs_are_dropped() {
     assert_ne!(got[0].json()["id"], "lost-race");
     assert!(dead_letters(&w.stack).await.is_empty());
 }
+
+/// A store whose first read of a task's events misses the newest `late` of them, as a Query
+/// does when the task's last transaction commits between that Query and the head read.
+struct LateCommitStore {
+    inner: Arc<dyn burstline::store::EventStore>,
+    late: usize,
+    first: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl burstline::store::EventStore for LateCommitStore {
+    async fn heads(
+        &self,
+        keys: &[burstline::ids::TaskKey],
+    ) -> burstline::Result<
+        std::collections::HashMap<burstline::ids::TaskKey, burstline::head::TaskHead>,
+    > {
+        self.inner.heads(keys).await
+    }
+    async fn commit(&self, chunks: &[burstline::sequence::CommitChunk]) -> burstline::Result<()> {
+        self.inner.commit(chunks).await
+    }
+    async fn head(
+        &self,
+        key: &burstline::ids::TaskKey,
+    ) -> burstline::Result<Option<burstline::head::TaskHead>> {
+        self.inner.head(key).await
+    }
+    async fn events(
+        &self,
+        key: &burstline::ids::TaskKey,
+        after: burstline::ids::Seq,
+        limit: usize,
+    ) -> burstline::Result<Vec<burstline::event::Envelope>> {
+        let mut all = self.inner.events(key, after, limit).await?;
+        if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            all.truncate(all.len().saturating_sub(self.late));
+        }
+        Ok(all)
+    }
+    async fn find_event(
+        &self,
+        tenant: &burstline::ids::TenantId,
+        id: &burstline::ids::EventId,
+    ) -> burstline::Result<Option<(burstline::ids::TaskId, burstline::ids::Seq)>> {
+        self.inner.find_event(tenant, id).await
+    }
+}
+
+#[tokio::test]
+async fn a_commit_landing_between_the_events_read_and_the_head_read_loses_nothing() {
+    let rx = Receiver::start().await;
+    let mut w = world(&rx.url, Policy::default(), |_| {}).await;
+    w.send(burst("run-1", 12)).await;
+    w.deps.store = Arc::new(LateCommitStore {
+        inner: w.stack.store.clone(),
+        late: 4,
+        first: std::sync::atomic::AtomicBool::new(true),
+    });
+    w.deliver().await;
+    let seqs: Vec<u64> = rx
+        .received()
+        .iter()
+        .map(|r| r.json()["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=12).collect::<Vec<_>>(),
+        "events the first read missed are delivered, not dropped as stale"
+    );
+}
