@@ -92,6 +92,34 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A new enabled endpoint of `tenant_id` at `url`, wanting every event, signed with
+    /// `secret`. Callers set the optional parts (description, filters, batching) after.
+    pub fn new(
+        tenant_id: TenantId,
+        url: String,
+        secret: WebhookSecret,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: EndpointId::generate(),
+            tenant_id,
+            url,
+            description: String::new(),
+            filters: vec![EventFilter::all()],
+            state: EndpointState::Enabled,
+            secrets: vec![SecretVersion {
+                secret,
+                created_at: now,
+                expires_at: None,
+            }],
+            batching: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     /// Whether deliveries flow.
     pub fn is_enabled(&self) -> bool {
         self.state == EndpointState::Enabled
@@ -207,24 +235,12 @@ mod tests {
     fn rotation_keeps_the_old_secret_for_the_overlap() {
         let now = Utc::now();
         let first = WebhookSecret::generate().unwrap();
-        let mut ep = Endpoint {
-            id: EndpointId::generate(),
-            tenant_id: "acme".parse().unwrap(),
-            url: "https://x.example".into(),
-            description: String::new(),
-            filters: vec![EventFilter::all()],
-            state: EndpointState::Enabled,
-            secrets: vec![SecretVersion {
-                secret: first.clone(),
-                created_at: now,
-                expires_at: None,
-            }],
-            batching: None,
-            failing_since: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let mut ep = Endpoint::new(
+            "acme".parse().unwrap(),
+            "https://x.example".into(),
+            first.clone(),
+            now,
+        );
         let fresh = ep.rotate(now, chrono::Duration::hours(24)).unwrap();
         assert_eq!(ep.signing_secrets(now), vec![&fresh, &first]);
         let later = now + chrono::Duration::hours(25);

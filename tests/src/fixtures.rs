@@ -3,7 +3,7 @@
 use crate::stack::Stack;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use burstline::apikey::{ApiKey, KeyRecord, Scope};
-use burstline::endpoint::{Endpoint, EndpointState, SecretVersion};
+use burstline::endpoint::Endpoint;
 use burstline::event::Envelope;
 use burstline::ids::{EndpointId, Seq, TaskKey, TenantId};
 use burstline::job::DeliveryJob;
@@ -57,28 +57,17 @@ pub async fn tenant_with(
 
 /// An enabled endpoint of `tenant` for `url`, subscribed to `filters`, with a fresh secret.
 pub fn endpoint(tenant: &str, url: &str, filters: &[&str]) -> Endpoint {
-    let now = chrono::Utc::now();
-    Endpoint {
-        id: EndpointId::generate(),
-        tenant_id: TenantId::parse(tenant).unwrap(),
-        url: url.to_owned(),
-        description: String::new(),
-        filters: filters
-            .iter()
-            .map(|f| EventFilter::parse(f).unwrap())
-            .collect(),
-        state: EndpointState::Enabled,
-        secrets: vec![SecretVersion {
-            secret: WebhookSecret::generate().unwrap(),
-            created_at: now,
-            expires_at: None,
-        }],
-        batching: None,
-        failing_since: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
+    let mut ep = Endpoint::new(
+        TenantId::parse(tenant).unwrap(),
+        url.to_owned(),
+        WebhookSecret::generate().unwrap(),
+        chrono::Utc::now(),
+    );
+    ep.filters = filters
+        .iter()
+        .map(|f| EventFilter::parse(f).unwrap())
+        .collect();
+    ep
 }
 
 /// Subscribes a new endpoint of `tenant` to `filters`.

@@ -5,10 +5,9 @@
 use anyhow::Context;
 use burstline::Error;
 use burstline::apikey::{ApiKey, KeyRecord, Scope};
-use burstline::endpoint::{Endpoint, EndpointState, SecretVersion};
-use burstline::ids::{EndpointId, TenantId};
+use burstline::endpoint::{Endpoint, EndpointState};
+use burstline::ids::TenantId;
 use burstline::signing::WebhookSecret;
-use burstline::subscription::EventFilter;
 use burstline::tenant::Tenant;
 use burstline::tenants::{EndpointStore, TenantStore};
 use chrono::Utc;
@@ -77,24 +76,13 @@ pub async fn seed(
         }
         Some(ep) => ep,
         None => {
-            let ep = Endpoint {
-                id: EndpointId::generate(),
-                tenant_id: tenant.clone(),
-                url: inspector_url.to_owned(),
-                description: INSPECTOR_DESCRIPTION.to_owned(),
-                filters: vec![EventFilter::all()],
-                state: EndpointState::Enabled,
-                secrets: vec![SecretVersion {
-                    secret: WebhookSecret::generate()?,
-                    created_at: now,
-                    expires_at: None,
-                }],
-                batching: None,
-                failing_since: None,
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            };
+            let mut ep = Endpoint::new(
+                tenant.clone(),
+                inspector_url.to_owned(),
+                WebhookSecret::generate()?,
+                now,
+            );
+            ep.description = INSPECTOR_DESCRIPTION.to_owned();
             endpoints
                 .create_endpoint(&ep)
                 .await

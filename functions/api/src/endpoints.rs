@@ -5,8 +5,7 @@ use crate::http::{empty, invalid, json, object_body, query};
 use crate::router::Api;
 use burstline::api_error::ApiError;
 use burstline::endpoint::{
-    Batching, Endpoint, EndpointState, MAX_BATCH_EVENTS, MAX_BATCH_WAIT_MS, SecretVersion,
-    validate_url,
+    Batching, Endpoint, EndpointState, MAX_BATCH_EVENTS, MAX_BATCH_WAIT_MS, validate_url,
 };
 use burstline::ids::{EndpointId, Seq, TaskId, TaskKey, TenantId};
 use burstline::job::{DeliveryJob, EventRef};
@@ -181,31 +180,23 @@ async fn create(api: &Api, tenant: &TenantId, request: &Request) -> Reply {
     let c = parse_changes(body, api.allow_private_networks)?;
     let now = api.clock.now();
     let secret = WebhookSecret::generate().map_err(crate::ApiFnError::from)?;
-    let ep = Endpoint {
-        id: EndpointId::generate(),
-        tenant_id: tenant.clone(),
-        url: c.url.unwrap_or_default(),
-        description: c.description.unwrap_or_default(),
-        filters: c.filters.unwrap_or_else(|| vec![EventFilter::all()]),
-        state: if c.enabled == Some(false) {
-            EndpointState::Disabled {
-                reason: burstline::endpoint::DisabledReason::Manual,
-                at: now,
-            }
-        } else {
-            EndpointState::Enabled
-        },
-        secrets: vec![SecretVersion {
-            secret: secret.clone(),
-            created_at: now,
-            expires_at: None,
-        }],
-        batching: c.batching.flatten(),
-        failing_since: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
+    let mut ep = Endpoint::new(
+        tenant.clone(),
+        c.url.unwrap_or_default(),
+        secret.clone(),
+        now,
+    );
+    ep.description = c.description.unwrap_or_default();
+    if let Some(filters) = c.filters {
+        ep.filters = filters;
+    }
+    if c.enabled == Some(false) {
+        ep.state = EndpointState::Disabled {
+            reason: burstline::endpoint::DisabledReason::Manual,
+            at: now,
+        };
+    }
+    ep.batching = c.batching.flatten();
     api.endpoints
         .create_endpoint(&ep)
         .await

@@ -81,10 +81,9 @@ impl MemoryQueue {
         let Some(redrive) = &self.redrive else {
             return Ok(());
         };
-        let (dead, live): (Vec<Message>, Vec<Message>) =
-            std::mem::take(&mut inner.messages)
-                .into_iter()
-                .partition(|m| m.visible_at <= now && m.receive_count >= redrive.max_receive_count);
+        let (dead, live): (Vec<Message>, Vec<Message>) = std::mem::take(&mut inner.messages)
+            .into_iter()
+            .partition(|m| m.visible_at <= now && m.receive_count >= redrive.max_receive_count);
         inner.messages = live;
         if dead.is_empty() {
             return Ok(());
@@ -268,8 +267,11 @@ mod tests {
     #[tokio::test]
     async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
         let clock = crate::clock::ManualClock::new(Utc::now());
-        let dlq =
-            MemoryQueue::with_clock(Duration::from_secs(30), RequestCounter::default(), Arc::new(clock.clone()));
+        let dlq = MemoryQueue::with_clock(
+            Duration::from_secs(30),
+            RequestCounter::default(),
+            Arc::new(clock.clone()),
+        );
         let q = MemoryQueue::with_clock(
             Duration::from_secs(30),
             RequestCounter::default(),
