@@ -77,7 +77,7 @@ build: deploy-tools ## cargo lambda build --release --arm64: target/lambda/<fn>/
 
 deploy: deploy-tools ## sam build && sam deploy with infra/samconfig.toml (first time: see README)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --config-file infra/samconfig.toml
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam deploy --config-file infra/samconfig.toml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam deploy --config-file infra/samconfig.toml $(DEPLOY_ARGS)
 
 LOCALSTACK_VENV := $(VENV)/.localstack-tools
 LOCALSTACK_URL ?= http://localhost.localstack.cloud:4566

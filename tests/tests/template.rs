@@ -312,3 +312,34 @@ fn the_stream_url_streams_and_allows_browser_headers() {
         assert_eq!(mode, Some("BUFFERED"), "{buffered}");
     }
 }
+
+#[test]
+fn every_table_is_on_demand_with_ttl_and_point_in_time_recovery() {
+    let t = template();
+    let tables: Vec<_> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .collect();
+    assert_eq!(tables.len(), 3);
+    for (id, table) in tables {
+        let p = &table["Properties"];
+        assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{id:?}");
+        assert_eq!(
+            p["TimeToLiveSpecification"]["AttributeName"].as_str(),
+            Some("expires_at"),
+            "{id:?}"
+        );
+        assert_eq!(
+            p["TimeToLiveSpecification"]["Enabled"].as_bool(),
+            Some(true),
+            "{id:?}"
+        );
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{id:?}"
+        );
+    }
+}
