@@ -28,6 +28,7 @@ pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod head;
+pub mod iam;
 pub mod ids;
 pub mod job;
 pub mod leases;

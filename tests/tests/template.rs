@@ -1,6 +1,8 @@
 //! `template.yaml` agrees with the code: every function's environment is exactly the variables
-//! its config struct reads, and the Function URLs are of the right kind.
+//! its config struct reads, its policy allows exactly the actions its ports call (each on the
+//! resource its config names) and nothing unscoped, and the Function URLs are of the right kind.
 
+use burstline::iam::Grant;
 use serde_norway::Value;
 use std::collections::BTreeSet;
 
@@ -43,6 +45,204 @@ fn code_vars(binary: &str) -> Option<BTreeSet<String>> {
         _ => return None,
     };
     Some(vars.iter().map(|v| (*v).to_owned()).collect())
+}
+
+fn declared_grants(binary: &str) -> &'static [Grant] {
+    match binary {
+        "ingest" => ingest::AWS_ACTIONS,
+        "fanout" => fanout::AWS_ACTIONS,
+        "deliver" => deliver::AWS_ACTIONS,
+        "api" => api::AWS_ACTIONS,
+        "stream" => stream::AWS_ACTIONS,
+        other => panic!("no AWS_ACTIONS known for function {other}"),
+    }
+}
+
+/// An intrinsic function's name and argument: `!Ref X` is `("Ref", "X")`.
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+/// The logical id a policy `Resource` names: only `!GetAtt X.Arn` of the template's own
+/// resources counts as scoped; `*`, wildcard ARNs and anything else fail.
+fn scoped_resource(t: &Value, who: &str, r: &Value) -> String {
+    let target = match intrinsic(r) {
+        Some((tag, arg)) if tag == "GetAtt" => arg
+            .as_str()
+            .and_then(|a| a.strip_suffix(".Arn"))
+            .map(str::to_owned),
+        _ => None,
+    };
+    let id = target.unwrap_or_else(|| panic!("{who}: resource {r:?} is not `!GetAtt X.Arn`"));
+    assert!(
+        t["Resources"].get(id.as_str()).is_some(),
+        "{who}: {id} is not a resource of the template"
+    );
+    id
+}
+
+fn one_or_many(v: &Value) -> Vec<&Value> {
+    match v.as_sequence() {
+        Some(seq) => seq.iter().collect(),
+        None => vec![v],
+    }
+}
+
+/// Every function resource, by binary name.
+fn function_resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(id, r)| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str();
+            (
+                binary
+                    .unwrap_or_else(|| panic!("{id:?} has no Binary"))
+                    .to_owned(),
+                r,
+            )
+        })
+        .collect()
+}
+
+/// (action, logical id) pairs the function's own policy statements allow. Conditions only
+/// narrow a statement, so they are ignored here.
+fn allowed(t: &Value, binary: &str, function: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let policies = function["Properties"]["Policies"].as_sequence();
+    for policy in policies.into_iter().flatten() {
+        let statements = policy["Statement"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{binary}: only inline statements are expected: {policy:?}"));
+        for st in statements {
+            let who = format!("{binary} {}", st["Sid"].as_str().unwrap_or("?"));
+            assert_eq!(st["Effect"].as_str(), Some("Allow"), "{who}");
+            let resources: Vec<String> = one_or_many(&st["Resource"])
+                .into_iter()
+                .map(|r| scoped_resource(t, &who, r))
+                .collect();
+            for action in one_or_many(&st["Action"]) {
+                let action = action
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{who}: {action:?}"));
+                assert!(!action.contains('*'), "{who}: wildcard action {action}");
+                for r in &resources {
+                    out.insert((action.to_owned(), r.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the function's event sources need beyond its ports: sending to an on-failure
+/// destination is done with the function's role.
+fn event_source_needs(t: &Value, binary: &str, function: &Value) -> BTreeSet<(String, String)> {
+    let events = function["Properties"]["Events"].as_mapping();
+    events
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, e)| e["Properties"]["DestinationConfig"]["OnFailure"].get("Destination"))
+        .map(|d| ("sqs:SendMessage".to_owned(), scoped_resource(t, binary, d)))
+        .collect()
+}
+
+/// The logical id behind a function's environment variable (`VAR: !Ref X`).
+fn env_resource(function: &Value, binary: &str, var: &str) -> String {
+    let v = &function["Properties"]["Environment"]["Variables"][var];
+    match intrinsic(v) {
+        Some((tag, arg)) if tag == "Ref" => arg.as_str().unwrap().to_owned(),
+        _ => panic!("{binary}: {var} is {v:?}, not `!Ref` of a resource"),
+    }
+}
+
+/// (action, logical id) pairs the function's ports call, from its `AWS_ACTIONS`.
+fn needed(function: &Value, binary: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for grant in declared_grants(binary) {
+        let resource = env_resource(function, binary, grant.resource);
+        for action in grant.actions() {
+            out.insert((action.to_owned(), resource.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_action_a_port_calls_is_allowed_on_its_resource() {
+    let t = template();
+    for (binary, function) in function_resources(&t) {
+        let allowed = allowed(&t, &binary, function);
+        let missing: Vec<_> = needed(function, &binary)
+            .difference(&allowed)
+            .cloned()
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{binary}: template.yaml lacks (action, resource) {missing:?}, which its ports call"
+        );
+    }
+}
+
+#[test]
+fn nothing_is_allowed_beyond_what_ports_and_event_sources_need() {
+    let t = template();
+    for (binary, function) in function_resources(&t) {
+        let mut needs = needed(function, &binary);
+        needs.extend(event_source_needs(&t, &binary, function));
+        let extra: Vec<_> = allowed(&t, &binary, function)
+            .difference(&needs)
+            .cloned()
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "{binary}: template.yaml allows {extra:?}, which no port of it calls"
+        );
+    }
+}
+
+#[test]
+fn grants_name_variables_the_config_reads() {
+    for binary in ["ingest", "fanout", "deliver", "stream", "api"] {
+        let vars = code_vars(binary).unwrap();
+        for grant in declared_grants(binary) {
+            assert!(
+                vars.contains(grant.resource),
+                "{binary}: {}",
+                grant.resource
+            );
+        }
+    }
+}
+
+#[test]
+fn fanout_may_send_failed_batches_to_its_destination() {
+    let t = template();
+    let (_, fanout) = function_resources(&t)
+        .into_iter()
+        .find(|(b, _)| b == "fanout")
+        .unwrap();
+    let needs = event_source_needs(&t, "fanout", fanout);
+    assert_eq!(
+        needs.into_iter().collect::<Vec<_>>(),
+        [(
+            "sqs:SendMessage".to_owned(),
+            "FanoutFailureQueue".to_owned()
+        )]
+    );
+    let allowed = allowed(&t, "fanout", fanout);
+    assert!(allowed.contains(&(
+        "sqs:SendMessage".to_owned(),
+        "FanoutFailureQueue".to_owned()
+    )));
 }
 
 #[test]
@@ -110,5 +310,36 @@ fn the_stream_url_streams_and_allows_browser_headers() {
         let mode =
             t["Resources"][buffered]["Properties"]["FunctionUrlConfig"]["InvokeMode"].as_str();
         assert_eq!(mode, Some("BUFFERED"), "{buffered}");
+    }
+}
+
+#[test]
+fn every_table_is_on_demand_with_ttl_and_point_in_time_recovery() {
+    let t = template();
+    let tables: Vec<_> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .collect();
+    assert_eq!(tables.len(), 3);
+    for (id, table) in tables {
+        let p = &table["Properties"];
+        assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{id:?}");
+        assert_eq!(
+            p["TimeToLiveSpecification"]["AttributeName"].as_str(),
+            Some("expires_at"),
+            "{id:?}"
+        );
+        assert_eq!(
+            p["TimeToLiveSpecification"]["Enabled"].as_bool(),
+            Some(true),
+            "{id:?}"
+        );
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{id:?}"
+        );
     }
 }

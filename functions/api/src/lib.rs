@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: `ApiConfig`, read once from the environment.
+//! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`http`]: request parsing and JSON responses shared by the routes.
 //! - [`endpoints`]: `/v1/endpoints…` (CRUD, rotate-secret, enable, deliveries, replay).
 //! - [`tasks`]: `/v1/tasks/{id}`, `/result`, `/stream-tokens`; [`task_config`] its settings.
@@ -13,10 +14,12 @@ pub mod config;
 pub mod endpoints;
 pub mod error;
 pub mod http;
+pub mod iam;
 pub mod router;
 pub mod task_config;
 pub mod tasks;
 
 pub use config::ApiConfig;
 pub use error::ApiFnError;
+pub use iam::AWS_ACTIONS;
 pub use router::{Api, handle};

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`config`]: `DeliverConfig`, read once from the environment.
+//! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`outcome`]: what a status code or failure means (pure).
 //! - [`request`]: events → signed POSTs, one per event or batched (pure).
 //! - [`http`]: the [`http::WebhookSender`] port and its SSRF-safe reqwest adapter.
@@ -14,9 +15,11 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod http;
+pub mod iam;
 pub mod outcome;
 pub mod request;
 
 pub use config::DeliverConfig;
 pub use error::DeliverError;
 pub use handler::{Deliver, Policy, handle};
+pub use iam::AWS_ACTIONS;

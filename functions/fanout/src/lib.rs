@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: `FanoutConfig`, read once from the environment.
+//! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`decode`]: Kinesis record → [`burstline::sequence::Incoming`], or a poison verdict.
 //! - [`directory`]: per-tenant subscriptions with a short cache for warm invocations.
 //! - [`handler`]: [`handle`], the batch contract, and the decide/act loop.
@@ -13,7 +14,9 @@ pub mod decode;
 pub mod directory;
 pub mod error;
 pub mod handler;
+pub mod iam;
 
 pub use config::FanoutConfig;
 pub use error::FanoutError;
 pub use handler::{Fanout, Outcome, handle};
+pub use iam::AWS_ACTIONS;

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: `IngestConfig`, read once from the environment.
+//! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`publish`]: writing records with retries of partial failures.
 //! - [`handler`]: [`handle`], routing, auth and the responses.
 //! - [`error`]: the crate's error type, [`IngestError`].
@@ -10,8 +11,10 @@
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod iam;
 pub mod publish;
 
 pub use config::IngestConfig;
 pub use error::IngestError;
 pub use handler::{Ingest, handle};
+pub use iam::AWS_ACTIONS;

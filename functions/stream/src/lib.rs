@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`config`]: `StreamConfig`, read once from the environment.
+//! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - Pure decisions: [`frame`] (the bytes of each SSE frame), [`resume`] (where to start),
 //!   [`order`] (what a page lets us send, and when missing seqs are gone), [`poll`] (adaptive
 //!   poll interval).
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod frame;
 pub mod handler;
+pub mod iam;
 pub mod order;
 pub mod poll;
 pub mod resume;
@@ -28,3 +30,4 @@ pub use body::SseBody;
 pub use config::{StreamConfig, StreamSettings};
 pub use error::StreamError;
 pub use handler::{Streamer, handle};
+pub use iam::AWS_ACTIONS;

@@ -5,14 +5,12 @@ use super::{AttemptLog, AttemptPage, AttemptRecord, sort_key};
 use crate::attrs::{Item, get_s, n, s};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
+use crate::iam::Actions;
 use crate::ids::{EndpointId, TenantId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::Duration;
-
-/// IAM actions this adapter needs.
-pub const ACTIONS: [&str; 2] = ["dynamodb:BatchWriteItem", "dynamodb:Query"];
 
 /// The deliveries table.
 #[derive(Debug, Clone)]
@@ -23,6 +21,11 @@ pub struct DynamoAttempts {
 }
 
 impl DynamoAttempts {
+    /// IAM actions of [`AttemptLog::record`].
+    pub const RECORD: Actions = &["dynamodb:BatchWriteItem"];
+    /// IAM actions of [`AttemptLog::list`].
+    pub const LIST: Actions = &["dynamodb:Query"];
+
     /// Uses `table`; records expire `retention` after the attempt.
     pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
         Self {

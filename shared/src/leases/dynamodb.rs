@@ -12,6 +12,7 @@ use super::{Claim, Lease, LeaseStore, Renewal, free_slots, lease_expiry, new_hol
 use crate::attrs::{Item, get_n, get_s, n, s};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
+use crate::iam::Actions;
 use crate::ids::TenantId;
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
@@ -21,14 +22,6 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use chrono::{DateTime, TimeZone, Utc};
 use std::time::Duration;
-
-/// AWS actions this adapter calls, for IAM policies.
-pub const ACTIONS: [&str; 4] = [
-    "dynamodb:Query",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-];
 
 const SLOT_PREFIX: &str = "SLOT#";
 
@@ -41,6 +34,13 @@ pub struct DynamoLeases {
 }
 
 impl DynamoLeases {
+    /// IAM actions of [`LeaseStore::acquire`]: the tenant's slots, then a conditional put.
+    pub const ACQUIRE: Actions = &["dynamodb:Query", "dynamodb:PutItem"];
+    /// IAM actions of [`LeaseStore::renew`].
+    pub const RENEW: Actions = &["dynamodb:UpdateItem"];
+    /// IAM actions of [`LeaseStore::release`].
+    pub const RELEASE: Actions = &["dynamodb:DeleteItem"];
+
     /// Uses `table` (the tenants table) through `client`.
     pub fn new(client: Client, table: impl Into<String>, requests: RequestCounter) -> Self {
         Self {

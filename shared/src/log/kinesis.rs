@@ -4,20 +4,13 @@ use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::head::StreamPosition;
+use crate::iam::Actions;
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use chrono::{DateTime, Utc};
-
-/// AWS actions this adapter calls, for IAM policies.
-pub const ACTIONS: [&str; 4] = [
-    "kinesis:PutRecords",
-    "kinesis:ListShards",
-    "kinesis:GetShardIterator",
-    "kinesis:GetRecords",
-];
 
 /// A Kinesis stream.
 #[derive(Debug, Clone)]
@@ -28,6 +21,13 @@ pub struct KinesisLog {
 }
 
 impl KinesisLog {
+    /// IAM actions of [`EventLog::put`] (`PutRecords`).
+    pub const PUT: Actions = &["kinesis:PutRecords"];
+    /// IAM actions of [`ShardReader::shards`].
+    pub const SHARDS: Actions = &["kinesis:ListShards"];
+    /// IAM actions of [`ShardReader::read`].
+    pub const READ: Actions = &["kinesis:GetShardIterator", "kinesis:GetRecords"];
+
     /// Uses `stream` (a name) through `client`, counting requests in `requests`.
     pub fn new(client: Client, stream: impl Into<String>, requests: RequestCounter) -> Self {
         Self {

@@ -3,6 +3,7 @@
 use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
+use crate::iam::Actions;
 use crate::job::{DeadLetter, DeliveryJob, pack_messages};
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
@@ -12,14 +13,6 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName, SendMessageBatchRequestEntry,
 };
 use std::time::Duration;
-
-/// AWS actions this adapter calls, for IAM policies.
-pub const ACTIONS: [&str; 4] = [
-    "sqs:SendMessage",
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-];
 
 /// Attempts per batch before giving up on entries SQS keeps rejecting.
 const SEND_ATTEMPTS: u32 = 4;
@@ -33,6 +26,17 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// IAM actions of [`DeliveryQueue::enqueue`] (`SendMessageBatch`).
+    pub const ENQUEUE: Actions = &["sqs:SendMessage"];
+    /// IAM actions of [`DeadLetterSink::dead_letter`] (`SendMessageBatch`).
+    pub const DEAD_LETTER: Actions = &["sqs:SendMessage"];
+    /// IAM actions of [`QueueReader::receive`].
+    pub const RECEIVE: Actions = &["sqs:ReceiveMessage"];
+    /// IAM actions of [`QueueReader::delete`] (`DeleteMessageBatch`).
+    pub const DELETE: Actions = &["sqs:DeleteMessage"];
+    /// IAM actions of [`QueueReader::release`] (`ChangeMessageVisibilityBatch`).
+    pub const RELEASE: Actions = &["sqs:ChangeMessageVisibility"];
+
     /// Uses the queue at `url`.
     pub fn new(client: Client, url: impl Into<String>, requests: RequestCounter) -> Self {
         Self {

@@ -14,6 +14,7 @@ use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::event::{Envelope, EventType, format_time};
 use crate::head::{StreamPosition, TaskHead, TaskStatus};
+use crate::iam::Actions;
 use crate::ids::{EventId, Seq, TaskId, TaskKey, TenantId};
 use crate::requests::RequestCounter;
 use crate::sequence::CommitChunk;
@@ -23,15 +24,6 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
 use std::collections::HashMap;
-
-/// IAM actions this adapter needs. A `TransactWriteItems` call is authorised as the
-/// `PutItem`s it contains; `GetItem` serves `head`, `find_event` and the conflict read-back.
-pub const ACTIONS: [&str; 4] = [
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-];
 
 /// The events table.
 #[derive(Debug, Clone)]
@@ -43,6 +35,18 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// IAM actions of [`EventStore::heads`] (`BatchGetItem`).
+    pub const HEADS: Actions = &["dynamodb:BatchGetItem"];
+    /// IAM actions of [`EventStore::commit`]: a `TransactWriteItems` of conditional Puts is
+    /// authorised as `PutItem`; a cancelled transaction's conflicts are read back with `GetItem`.
+    pub const COMMIT: Actions = &["dynamodb:PutItem", "dynamodb:GetItem"];
+    /// IAM actions of [`EventStore::head`].
+    pub const HEAD: Actions = &["dynamodb:GetItem"];
+    /// IAM actions of [`EventStore::events`].
+    pub const EVENTS: Actions = &["dynamodb:Query"];
+    /// IAM actions of [`EventStore::find_event`] (the id marker).
+    pub const FIND_EVENT: Actions = &["dynamodb:GetItem"];
+
     /// Uses `table`; items expire `retention` after they are written.
     pub fn new(
         client: Client,

@@ -15,6 +15,7 @@ use crate::aws::sdk_error;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::event::format_time;
+use crate::iam::Actions;
 use crate::ids::{EndpointId, TenantId};
 use crate::requests::RequestCounter;
 use crate::subscription::{EventFilter, Subscription};
@@ -23,14 +24,6 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
-
-/// AWS actions this adapter calls, for IAM policies.
-pub const ACTIONS: [&str; 4] = [
-    "dynamodb:PutItem",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:DeleteItem",
-];
 
 const TENANT_SK: &str = "TENANT";
 const ENDPOINT_PREFIX: &str = "ENDPOINT#";
@@ -44,6 +37,27 @@ pub struct DynamoTenants {
 }
 
 impl DynamoTenants {
+    /// IAM actions of [`TenantStore::create_tenant`] (a conditional put).
+    pub const CREATE_TENANT: Actions = &["dynamodb:PutItem"];
+    /// IAM actions of [`TenantStore::tenant`].
+    pub const TENANT: Actions = &["dynamodb:GetItem"];
+    /// IAM actions of [`TenantStore::put_key`].
+    pub const PUT_KEY: Actions = &["dynamodb:PutItem"];
+    /// IAM actions of [`TenantStore::key`] (API-key lookup).
+    pub const KEY: Actions = &["dynamodb:GetItem"];
+    /// IAM actions of [`SubscriptionStore::subscriptions`] (the tenant's partition).
+    pub const SUBSCRIPTIONS: Actions = &["dynamodb:Query"];
+    /// IAM actions of [`EndpointStore::create_endpoint`].
+    pub const CREATE_ENDPOINT: Actions = &["dynamodb:PutItem"];
+    /// IAM actions of [`EndpointStore::endpoint`].
+    pub const ENDPOINT: Actions = &["dynamodb:GetItem"];
+    /// IAM actions of [`EndpointStore::endpoints`].
+    pub const ENDPOINTS: Actions = &["dynamodb:Query"];
+    /// IAM actions of [`EndpointStore::update_endpoint`] (a put conditional on the version).
+    pub const UPDATE_ENDPOINT: Actions = &["dynamodb:PutItem"];
+    /// IAM actions of [`EndpointStore::delete_endpoint`].
+    pub const DELETE_ENDPOINT: Actions = &["dynamodb:DeleteItem"];
+
     /// Uses `table` through `client`.
     pub fn new(client: Client, table: impl Into<String>, requests: RequestCounter) -> Self {
         Self {

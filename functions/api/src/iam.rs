@@ -1,0 +1,35 @@
+//! The AWS actions the api's ports call, per resource; `template.yaml` grants exactly these.
+
+use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::iam::Grant;
+use burstline::queue::sqs::SqsQueue;
+use burstline::store::dynamodb::DynamoStore;
+use burstline::tenants::dynamodb::DynamoTenants;
+
+/// What the api calls: API keys and the whole `EndpointStore`, task heads and events (status,
+/// result, replay), `AttemptLog::list`, and `DeliveryQueue::enqueue` for replays.
+pub const AWS_ACTIONS: &[Grant] = &[
+    Grant {
+        resource: "TENANTS_TABLE",
+        methods: &[
+            DynamoTenants::KEY,
+            DynamoTenants::CREATE_ENDPOINT,
+            DynamoTenants::ENDPOINT,
+            DynamoTenants::ENDPOINTS,
+            DynamoTenants::UPDATE_ENDPOINT,
+            DynamoTenants::DELETE_ENDPOINT,
+        ],
+    },
+    Grant {
+        resource: "EVENTS_TABLE",
+        methods: &[DynamoStore::HEAD, DynamoStore::EVENTS],
+    },
+    Grant {
+        resource: "DELIVERIES_TABLE",
+        methods: &[DynamoAttempts::LIST],
+    },
+    Grant {
+        resource: "DELIVERY_QUEUE_URL",
+        methods: &[SqsQueue::ENQUEUE],
+    },
+];

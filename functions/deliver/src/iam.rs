@@ -1,0 +1,39 @@
+//! The AWS actions deliver's ports call, per resource; `template.yaml` grants exactly these.
+
+use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::iam::Grant;
+use burstline::log::kinesis::KinesisLog;
+use burstline::queue::sqs::SqsQueue;
+use burstline::store::dynamodb::DynamoStore;
+use burstline::tenants::dynamodb::DynamoTenants;
+
+/// What deliver calls: the job's events (`EventStore::head`, `::events`), the endpoint and its
+/// health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log, retries
+/// (`DeliveryQueue::enqueue`), dead letters, and `EventLog::put` for
+/// `burstline.endpoint.disabled`. Receiving and deleting jobs is the event source mapping's.
+pub const AWS_ACTIONS: &[Grant] = &[
+    Grant {
+        resource: "EVENTS_TABLE",
+        methods: &[DynamoStore::HEAD, DynamoStore::EVENTS],
+    },
+    Grant {
+        resource: "TENANTS_TABLE",
+        methods: &[DynamoTenants::ENDPOINT, DynamoTenants::UPDATE_ENDPOINT],
+    },
+    Grant {
+        resource: "DELIVERIES_TABLE",
+        methods: &[DynamoAttempts::RECORD],
+    },
+    Grant {
+        resource: "DELIVERY_QUEUE_URL",
+        methods: &[SqsQueue::ENQUEUE],
+    },
+    Grant {
+        resource: "DELIVERY_DLQ_URL",
+        methods: &[SqsQueue::DEAD_LETTER],
+    },
+    Grant {
+        resource: "EVENT_STREAM_NAME",
+        methods: &[KinesisLog::PUT],
+    },
+];
