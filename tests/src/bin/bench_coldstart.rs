@@ -86,7 +86,20 @@ fn cold_start(binary: &Path, function: &str) -> Result<Duration, String> {
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let started = Instant::now();
     let mut child = spawn(binary, function, port);
-    let result = loop {
+    let result = first_poll(&listener, &mut child, started);
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Waits for the child's first request on `listener`: the time since `started` if it is
+/// `invocation/next`.
+fn first_poll(
+    listener: &TcpListener,
+    child: &mut Child,
+    started: Instant,
+) -> Result<Duration, String> {
+    loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 stream.set_nonblocking(false).map_err(|e| e.to_string())?;
@@ -95,7 +108,7 @@ fn cold_start(binary: &Path, function: &str) -> Result<Duration, String> {
                     .read_line(&mut line)
                     .map_err(|e| e.to_string())?;
                 let ready = started.elapsed();
-                break if line.starts_with("GET /2018-06-01/runtime/invocation/next ") {
+                return if line.starts_with("GET /2018-06-01/runtime/invocation/next ") {
                     Ok(ready)
                 } else {
                     Err(format!("unexpected first request: {line:?}"))
@@ -107,19 +120,16 @@ fn cold_start(binary: &Path, function: &str) -> Result<Duration, String> {
                     if let Some(mut s) = child.stderr.take() {
                         let _ = s.read_to_string(&mut err);
                     }
-                    break Err(format!("exited with {status} before polling: {err}"));
+                    return Err(format!("exited with {status} before polling: {err}"));
                 }
                 if started.elapsed() > DEADLINE {
-                    break Err("no invocation/next within the deadline".into());
+                    return Err("no invocation/next within the deadline".into());
                 }
                 std::thread::sleep(Duration::from_micros(50));
             }
-            Err(e) => break Err(e.to_string()),
+            Err(e) => return Err(e.to_string()),
         }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    }
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -178,8 +188,10 @@ fn main() {
          127.0.0.1, after one unmeasured start. *Start → ready* is the time from spawning the \
          process to its first `GET /2018-06-01/runtime/invocation/next`: runtime set-up, \
          config parsing and building the AWS clients (no AWS request is made before the first \
-         invoke). Lambda's own init (fetching and unpacking the zip, the sandbox) comes on top \
-         and is not measured here. *bootstrap.zip* is the arm64 artifact `make build` \
+         invoke; the SDK clients connect lazily). deliver also builds its webhook HTTP client \
+         (reqwest with rustls, which loads the system's root certificates) before it polls. \
+         Lambda's own init (fetching and unpacking the zip, the sandbox) comes on top and is \
+         not measured here. *bootstrap.zip* is the arm64 artifact `make build` \
          produces (`cargo lambda build --release --arm64 --output-format zip`), which is what \
          gets deployed.\n\n\
          | function | start → ready, median (ms) | fastest – slowest (ms) | x86_64 binary (KiB) | arm64 bootstrap.zip (KiB) |\n\
