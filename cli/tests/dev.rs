@@ -10,7 +10,7 @@ mod common;
 
 use burstline::apikey::ApiKey;
 use burstline_tests::moto::Moto;
-use burstline_tests::receiver::{Received, Receiver};
+use burstline_tests::receiver::Receiver;
 use common::Dev;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
@@ -31,6 +31,13 @@ fn burst(task: &str, n: usize) -> Vec<Value> {
             };
             json!({"id": format!("{task}-{i}"), "task_id": task, "type": ty, "data": {"i": i}})
         })
+        .collect()
+}
+
+fn ids_of(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect()
 }
 
@@ -100,24 +107,13 @@ async fn read_stream(
     got
 }
 
-fn headers_of(r: &Received) -> axum::http::HeaderMap {
-    let mut h = axum::http::HeaderMap::new();
-    for (k, v) in &r.headers {
-        h.insert(
-            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    h
-}
-
 /// Event ids the receiver got, with how many times, after checking every signature.
 fn delivered(receiver: &Receiver, secret: &str) -> BTreeMap<String, usize> {
     let verifier = standardwebhooks::Webhook::new(secret).unwrap();
     let mut ids = BTreeMap::new();
     for r in receiver.received() {
         verifier
-            .verify(&r.body, &headers_of(&r))
+            .verify(&r.body, &r.header_map())
             .expect("every webhook verifies with an independent verifier");
         let body = r.json();
         let events = match body.get("events") {
@@ -183,10 +179,7 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
 
     // 2. Ingest a burst.
     let events = burst("e2e-a", 60);
-    let ids: Vec<String> = events
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids = ids_of(&events);
     ingest(&client, &dev, key, &events).await;
 
     // 3. The stream sends every seq in order, in acceptance order.
@@ -200,10 +193,7 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
     // Ingest a second task and stop at once: the shutdown drains it into the store and out
     // to the receiver before the process exits.
     let events_b = burst("e2e-b", 30);
-    let ids_b: Vec<String> = events_b
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids_b = ids_of(&events_b);
     ingest(&client, &dev, key, &events_b).await;
     assert!(
         dev.stop(Duration::from_secs(60)).await,
@@ -247,10 +237,7 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
     // The mappings work after the restart; re-reading the stream from its start did not
     // deliver anything twice.
     let events_c = burst("e2e-c", 10);
-    let ids_c: Vec<String> = events_c
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids_c = ids_of(&events_c);
     ingest(&client, &dev, key, &events_c).await;
     wait_for_deliveries(&receiver, &secret, &ids_c).await;
     let twice: Vec<_> = delivered(&receiver, &secret)

@@ -42,6 +42,14 @@ impl Received {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The headers as a map, for verifiers that take one (e.g. `standardwebhooks`).
+    pub fn header_map(&self) -> axum::http::HeaderMap {
+        self.headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
+            .collect()
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)

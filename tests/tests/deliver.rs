@@ -84,17 +84,6 @@ fn one(task: &str) -> Value {
     json!({"type": "tool_call.completed", "task_id": task, "data": {"ok": true}})
 }
 
-fn headers_of(r: &burstline_tests::receiver::Received) -> http::HeaderMap {
-    let mut h = http::HeaderMap::new();
-    for (k, v) in &r.headers {
-        h.insert(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    h
-}
-
 #[tokio::test]
 async fn delivers_in_order_verified_by_an_independent_verifier() {
     let rx = Receiver::start().await;
@@ -106,7 +95,7 @@ async fn delivers_in_order_verified_by_an_independent_verifier() {
     let verifier = standardwebhooks::Webhook::new(w.endpoint.secrets[0].secret.expose()).unwrap();
     for (i, r) in got.iter().enumerate() {
         verifier
-            .verify(&r.body, &headers_of(r))
+            .verify(&r.body, &r.header_map())
             .expect("signature verifies independently");
         assert_eq!(r.json()["seq"], i as u64 + 1);
         assert_eq!(r.header("webhook-id"), r.json()["id"].as_str());
@@ -422,7 +411,7 @@ async fn rotation_signs_twice_during_the_overlap_then_once() {
             );
             assert!(ok);
             if sigs(r) == 2 {
-                v.verify(&r.body, &headers_of(r)).unwrap();
+                v.verify(&r.body, &r.header_map()).unwrap();
             }
         }
     }
@@ -471,7 +460,7 @@ async fn batching_endpoints_get_batches_in_seq_order() {
     let verifier = standardwebhooks::Webhook::new(w.endpoint.secrets[0].secret.expose()).unwrap();
     for r in &got {
         assert!(r.header("webhook-id").unwrap().starts_with("batch_"));
-        verifier.verify(&r.body, &headers_of(r)).unwrap();
+        verifier.verify(&r.body, &r.header_map()).unwrap();
     }
 }
 
