@@ -34,6 +34,10 @@ fn burst(task: &str, n: usize) -> Vec<Value> {
         .collect()
 }
 
+async fn json_of(response: reqwest::Response) -> Value {
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
 fn ids_of(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -159,18 +163,15 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
 
     // 1. Register an endpoint: a receiver of the test's own.
     let receiver = Receiver::start().await;
-    let created: Value = client
+    let created = client
         .post(format!("{}/v1/endpoints", dev.url))
         .bearer_auth(key)
         .header("content-type", "application/json")
         .body(json!({"url": receiver.url, "description": "e2e receiver"}).to_string())
         .send()
         .await
-        .unwrap()
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice(&b).unwrap())
         .unwrap();
+    let created = json_of(created).await;
     let secret = created["secret"]
         .as_str()
         .expect("the secret, shown once")
@@ -218,18 +219,15 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
         .await
         .unwrap();
     // reqwest follows the 303 to the result: the terminal event.
-    let result: Value = serde_json::from_slice(&status.bytes().await.unwrap()).unwrap();
+    let result = json_of(status).await;
     assert_eq!(result["seq"], 60);
-    let endpoints: Value = client
+    let endpoints = client
         .get(format!("{}/v1/endpoints", dev.url))
         .bearer_auth(key)
         .send()
         .await
-        .unwrap()
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice(&b).unwrap())
         .unwrap();
+    let endpoints = json_of(endpoints).await;
     assert!(
         endpoints.to_string().contains(&endpoint_id),
         "the endpoint survived: {endpoints}"
