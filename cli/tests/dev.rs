@@ -191,6 +191,25 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
     // 4. The receiver got every event, each signature valid.
     wait_for_deliveries(&receiver, &secret, &ids).await;
 
+    // /dev/metrics shows the counters the functions' Lambdas emit as EMF, cumulative.
+    let metrics = client.get(format!("{}/dev/metrics", dev.url)).send();
+    let metrics = json_of(metrics.await.unwrap()).await;
+    let value = |name: &str, dimensions: Value| {
+        metrics["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name && m["dimensions"] == dimensions)
+            .and_then(|m| m["value"].as_u64())
+            .unwrap_or_else(|| panic!("{name} {dimensions} in {metrics}"))
+    };
+    let accepted = json!({"function": "ingest", "tenant_id": "demo"});
+    assert_eq!(value("EventsAccepted", accepted), 60);
+    assert_eq!(value("EventsStored", json!({"function": "fanout"})), 60);
+    let attempts_ok = json!({"function": "deliver", "outcome": "delivered"});
+    assert!(value("WebhookAttempts", attempts_ok) >= 60, "{metrics}");
+    assert_eq!(value("StreamsOpened", json!({"function": "stream"})), 1);
+
     // Ingest a second task and stop at once: the shutdown drains it into the store and out
     // to the receiver before the process exits.
     let events_b = burst("e2e-b", 30);

@@ -12,7 +12,7 @@
 //!   an adapter.
 //! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
 //!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
-//!   counting).
+//!   counting), [`metrics`] (where the functions' metrics go: EMF on Lambda, totals in dev).
 //! - Streams: [`stream_token`] (HS256 stream tokens), [`leases`] (the per-tenant stream
 //!   budget, a port), [`clock`] (injected wall time).
 
@@ -34,6 +34,7 @@ pub mod job;
 pub mod leases;
 pub mod log;
 pub mod mapping;
+pub mod metrics;
 pub mod provision;
 pub mod queue;
 pub mod redrive;

@@ -343,3 +343,161 @@ fn every_table_is_on_demand_with_ttl_and_point_in_time_recovery() {
         );
     }
 }
+
+/// Every metric name each function's code emits (`functions/<fn>/src/metrics.rs`).
+fn emitted(function: &str) -> &'static [&'static str] {
+    match function {
+        "ingest" => ingest::metrics::NAMES,
+        "fanout" => fanout::metrics::NAMES,
+        "deliver" => deliver::metrics::NAMES,
+        "stream" => stream::metrics::NAMES,
+        "api" => api::metrics::NAMES,
+        other => panic!("no metrics known for function {other}"),
+    }
+}
+
+/// `METRICS_NAMESPACE` as every function sets it; they must all agree.
+fn metrics_namespace(t: &Value) -> Value {
+    let mut seen: Vec<Value> = function_resources(t)
+        .into_iter()
+        .map(|(binary, f)| {
+            f["Properties"]["Environment"]["Variables"]
+                .get("METRICS_NAMESPACE")
+                .unwrap_or_else(|| panic!("{binary} sets no METRICS_NAMESPACE"))
+                .clone()
+        })
+        .collect();
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        1,
+        "functions disagree on METRICS_NAMESPACE: {seen:?}"
+    );
+    seen.remove(0)
+}
+
+/// The dashboard body's JSON, with its `!Sub` variables resolved to placeholders, after
+/// checking `Ns` is the functions' namespace.
+fn dashboard(t: &Value) -> serde_json::Value {
+    let body = &t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"];
+    let (tag, args) = intrinsic(body).expect("DashboardBody is !Sub [text, variables]");
+    assert_eq!(tag, "Sub");
+    let text = args[0].as_str().unwrap();
+    assert_eq!(
+        args[1]["Ns"],
+        metrics_namespace(t),
+        "the dashboard's namespace"
+    );
+    serde_json::from_str(
+        &text
+            .replace("${Ns}", "NS")
+            .replace("${AWS::Region}", "REGION"),
+    )
+    .expect("the dashboard body is JSON")
+}
+
+/// The value after `key="` in a SEARCH expression, for every occurrence.
+fn quoted_after<'a>(expression: &'a str, key: &str) -> Vec<&'a str> {
+    let needle = format!("{key}=\"");
+    expression
+        .match_indices(&needle)
+        .filter_map(|(i, _)| expression[i + needle.len()..].split('"').next())
+        .collect()
+}
+
+/// (function, metric) pairs the dashboard graphs: metric rows `[NS, name, "function", fn, …]`
+/// and `SEARCH` expressions (`MetricName="…"`, with `function="…"` or any function).
+fn dashboard_metrics(d: &serde_json::Value) -> BTreeSet<(Option<String>, String)> {
+    let mut out = BTreeSet::new();
+    let widgets = d["widgets"].as_array().expect("widgets");
+    for w in widgets.iter().filter(|w| w["type"] == "metric") {
+        for row in w["properties"]["metrics"].as_array().unwrap() {
+            let row = row.as_array().unwrap();
+            if row[0] == "NS" {
+                assert_eq!(
+                    row[2], "function",
+                    "{row:?}: the first dimension is function"
+                );
+                out.insert((
+                    row[3].as_str().map(str::to_owned),
+                    row[1].as_str().unwrap().to_owned(),
+                ));
+            } else if let Some(e) = row[0]["expression"]
+                .as_str()
+                .filter(|e| e.contains("SEARCH"))
+            {
+                assert!(
+                    e.contains("{NS,function,"),
+                    "{e}: searches its namespace by function"
+                );
+                let function = quoted_after(e, "function").first().map(|f| (*f).to_owned());
+                for name in quoted_after(e, "MetricName") {
+                    out.insert((function.clone(), name.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_graphs_exactly_the_metrics_the_code_emits() {
+    let t = template();
+    let graphed = dashboard_metrics(&dashboard(&t));
+    let functions = ["ingest", "fanout", "deliver", "stream", "api"];
+    for (function, name) in &graphed {
+        let known = match function {
+            Some(f) => emitted(f).contains(&name.as_str()),
+            None => functions
+                .iter()
+                .any(|f| emitted(f).contains(&name.as_str())),
+        };
+        assert!(
+            known,
+            "the dashboard graphs {name} of {function:?}, which no code emits"
+        );
+    }
+    for f in functions {
+        for name in emitted(f) {
+            let shown = graphed
+                .iter()
+                .any(|(g, n)| n == name && g.as_deref().is_none_or(|g| g == f));
+            assert!(shown, "{f} emits {name}, which the dashboard does not show");
+        }
+    }
+}
+
+#[test]
+fn metric_alarms_watch_metrics_the_code_emits_in_its_namespace() {
+    let t = template();
+    let ns = metrics_namespace(&t);
+    let mut checked = 0;
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let p = &r["Properties"];
+        let mut metrics: Vec<&Value> = vec![p];
+        if let Some(list) = p["Metrics"].as_sequence() {
+            metrics.extend(list.iter().filter_map(|m| m["MetricStat"].get("Metric")));
+        }
+        for m in metrics
+            .into_iter()
+            .filter(|m| m.get("Namespace") == Some(&ns))
+        {
+            let name = m["MetricName"].as_str().unwrap();
+            let function = m["Dimensions"]
+                .as_sequence()
+                .and_then(|d| d.iter().find(|d| d["Name"].as_str() == Some("function")))
+                .and_then(|d| d["Value"].as_str())
+                .unwrap_or_else(|| panic!("{id:?}: {name} without a function dimension"));
+            assert!(
+                emitted(function).contains(&name),
+                "{id:?} watches {name} of {function}, which it does not emit"
+            );
+            checked += 1;
+        }
+    }
+    // DeadLetters, FanoutLag, and the three outcomes of the failure rate.
+    assert_eq!(checked, 5, "metric alarms on the stack's own namespace");
+}

@@ -21,6 +21,7 @@ use burstline::apikey::ApiKey;
 use burstline::auth::Authenticator;
 use burstline::clock::{Clock, SystemClock};
 use burstline::ids::TenantId;
+use burstline::metrics::memory::MemoryRecorder;
 use burstline::stream_token::TokenSecret;
 use clap::Args;
 use deliver::Deliver;
@@ -104,6 +105,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         (None, false) => Backend::Memory,
     };
     let backends = backends::open(&backend).await?;
+    let metrics = install_metrics()?;
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
         .with_context(|| format!("listening on {}:{}", args.host, args.port))?;
@@ -149,6 +151,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             settings: StreamSettings::default(),
         },
         inspector,
+        metrics,
         simulator: simulator::Simulator::new(base_url.clone(), seeded.key.expose().to_owned()),
         page_config: serde_json::json!({
             "tenant": seeded.tenant.to_string(),
@@ -215,6 +218,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     eprintln!("stopped");
     Ok(())
+}
+
+/// Collects what the five functions record, as their Lambdas emit it as EMF, for
+/// `/dev/metrics`.
+fn install_metrics() -> anyhow::Result<MemoryRecorder> {
+    let recorder = MemoryRecorder::install()?;
+    ingest::metrics::describe();
+    fanout::metrics::describe();
+    deliver::metrics::describe();
+    stream::metrics::describe();
+    api::metrics::describe();
+    Ok(recorder)
 }
 
 fn ingest_deps(b: &Backends) -> Ingest {

@@ -5,7 +5,9 @@
 //! - `GET /v1/tasks/{id}/events` → stream, written frame by frame as the session produces
 //!   them (`RESPONSE_STREAM`);
 //! - any other `/v1/…` → api (buffered);
-//! - `/` the demo page, `/dev/config`, `/dev/simulate`, `/dev/inspector/…`.
+//! - `/` the demo page, `/dev/config`, `/dev/simulate`, `/dev/inspector/…`, and
+//!   `/dev/metrics`: the functions' metrics (the names, units and dimensions their Lambdas
+//!   emit as EMF) as running totals since start.
 //!
 //! Handlers get `lambda_http` requests exactly as their Lambda entry points do, so what runs
 //! here is the deployed code path from the request onwards.
@@ -15,6 +17,7 @@ use super::simulator::Simulator;
 use api::Api;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use burstline::metrics::memory::MemoryRecorder;
 use ingest::Ingest;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -37,6 +40,8 @@ pub struct App {
     pub streamer: Streamer,
     /// The built-in webhook receiver.
     pub inspector: Inspector,
+    /// Everything the functions recorded, for `/dev/metrics`.
+    pub metrics: MemoryRecorder,
     /// "Simulate agent task".
     pub simulator: Simulator,
     /// What the demo page needs to know (tenant, key, URLs), served at `/dev/config`.
@@ -91,6 +96,7 @@ async fn dev_route(app: &App, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     match (parts.method.clone(), parts.uri.path()) {
         (Method::GET, "/dev/config") => json_response(StatusCode::OK, &app.page_config),
+        (Method::GET, "/dev/metrics") => json_response(StatusCode::OK, &app.metrics.snapshot()),
         (Method::POST, "/dev/inspector/webhook") => {
             let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
                 return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large");

@@ -24,11 +24,13 @@ pub struct ApiConfig {
     pub allow_private_networks: bool,
     /// `STREAM_URL`, `STREAM_TOKEN_SECRET`, `STREAM_TOKEN_TTL_SECONDS`: the task routes.
     pub tasks: crate::task_config::TaskConfig,
+    /// `METRICS_NAMESPACE` (`Burstline`): the CloudWatch namespace of its EMF metrics.
+    pub metrics_namespace: String,
 }
 
 impl ApiConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 10] = [
+    pub const VARS: [&'static str; 11] = [
         "STREAM_URL",
         "STREAM_TOKEN_SECRET",
         "STREAM_TOKEN_TTL_SECONDS",
@@ -39,6 +41,7 @@ impl ApiConfig {
         "KEY_CACHE_SECONDS",
         "SECRET_ROTATION_OVERLAP_HOURS",
         "ALLOW_PRIVATE_NETWORKS",
+        "METRICS_NAMESPACE",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -56,6 +59,7 @@ impl ApiConfig {
             )?),
             allow_private_networks: parsed(env, "ALLOW_PRIVATE_NETWORKS", false)?,
             tasks: crate::task_config::TaskConfig::from_env(env)?,
+            metrics_namespace: burstline::metrics::namespace(env)?,
         })
     }
 }

@@ -229,6 +229,7 @@ async fn update(
 ) -> Result<Endpoint, ApiError> {
     for _ in 0..5 {
         let mut ep = load(api, tenant, id).await?;
+        let was_enabled = ep.is_enabled();
         let now = api.clock.now();
         change(&mut ep, now)?;
         ep.version += 1;
@@ -239,6 +240,7 @@ async fn update(
             .await
             .map_err(crate::ApiFnError::from)?
         {
+            crate::metrics::endpoint_updated(was_enabled, &ep);
             return Ok(ep);
         }
     }

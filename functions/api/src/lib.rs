@@ -7,6 +7,7 @@
 //! - [`http`]: request parsing and JSON responses shared by the routes.
 //! - [`endpoints`]: `/v1/endpoints…` (CRUD, rotate-secret, enable, deliveries, replay).
 //! - [`tasks`]: `/v1/tasks/{id}`, `/result`, `/stream-tokens`; [`task_config`] its settings.
+//! - [`metrics`]: the metrics it emits (EMF on Lambda).
 //! - [`router`]: [`handle`], which routes a request.
 //! - [`error`]: the crate's error type, [`ApiFnError`].
 
@@ -15,6 +16,7 @@ pub mod endpoints;
 pub mod error;
 pub mod http;
 pub mod iam;
+pub mod metrics;
 pub mod router;
 pub mod task_config;
 pub mod tasks;

@@ -16,6 +16,8 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = ApiConfig::from_env(&burstline::config::process_env)?;
+    burstline::metrics::emf::install(&config.metrics_namespace)?;
+    api::metrics::describe();
     let aws = burstline::aws::load_config(None).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let requests = RequestCounter::default();
@@ -65,7 +67,9 @@ async fn main() -> Result<(), Error> {
         tasks,
     };
     run(service_fn(async |request: Request| {
-        Ok::<_, Error>(api::handle(&api, request).await)
+        let response = api::handle(&api, request).await;
+        burstline::metrics::flush();
+        Ok::<_, Error>(response)
     }))
     .await
 }

@@ -47,7 +47,10 @@ impl std::fmt::Debug for Api {
 pub async fn handle(api: &Api, request: Request) -> Response<Body> {
     match route(api, &request).await {
         Ok(r) => r,
-        Err(e) => error(&e),
+        Err(e) => {
+            crate::metrics::rejected(e.code);
+            error(&e)
+        }
     }
 }
 

@@ -208,6 +208,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 }
 
 fn error_response(e: &ApiError) -> Response<Body> {
+    crate::metrics::rejected(e.code);
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, &e.to_json())
 }

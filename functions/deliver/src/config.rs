@@ -30,11 +30,13 @@ pub struct DeliverConfig {
     /// `ALLOW_PRIVATE_NETWORKS` (false): lets webhooks reach plain http and private
     /// addresses. UNSAFE: local development only (`burstline dev`, tests).
     pub allow_private_networks: bool,
+    /// `METRICS_NAMESPACE` (`Burstline`): the CloudWatch namespace of its EMF metrics.
+    pub metrics_namespace: String,
 }
 
 impl DeliverConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 11] = [
+    pub const VARS: [&'static str; 12] = [
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "DELIVERIES_TABLE",
@@ -46,6 +48,7 @@ impl DeliverConfig {
         "WEBHOOK_TIMEOUT_SECONDS",
         "ATTEMPT_LOG_DAYS",
         "ALLOW_PRIVATE_NETWORKS",
+        "METRICS_NAMESPACE",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -73,6 +76,7 @@ impl DeliverConfig {
             timeout: Duration::from_secs(parsed(env, "WEBHOOK_TIMEOUT_SECONDS", 10)?),
             attempt_log_days: parsed(env, "ATTEMPT_LOG_DAYS", 30)?,
             allow_private_networks: parsed(env, "ALLOW_PRIVATE_NETWORKS", false)?,
+            metrics_namespace: burstline::metrics::namespace(env)?,
         })
     }
 }

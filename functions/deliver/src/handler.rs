@@ -169,6 +169,7 @@ async fn process_message(
             Err(e) => panic!("delivery job failed: {e}"),
         }
     }
+    crate::metrics::attempts(&all.attempts);
     if let Err(e) = deps.attempts.record(&all.attempts).await {
         // The attempt log is for insight; a gap there must not cause duplicate deliveries.
         warn!(error = %e, attempts = all.attempts.len(), "attempt log write failed");
@@ -194,6 +195,8 @@ async fn settle(deps: &Deliver, aftermath: Aftermath) -> bool {
     {
         warn!(error = %e, "dead-lettering failed");
         ok = false;
+    } else {
+        crate::metrics::dead_letters(&aftermath.dead);
     }
     ok
 }
@@ -485,7 +488,9 @@ async fn mark_failing(deps: &Deliver, endpoint: &Endpoint, now: DateTime<Utc>) {
         None => {
             let mut updated = endpoint.clone();
             updated.failing_since = Some(now);
-            write(deps, updated, now).await;
+            if write(deps, updated, now).await {
+                crate::metrics::endpoint_failing();
+            }
         }
     }
 }
@@ -521,6 +526,7 @@ async fn disable(
         return;
     }
     warn!(endpoint_id = %endpoint.id, ?reason, "endpoint disabled");
+    crate::metrics::endpoint_disabled(reason);
     let event = NewEvent {
         // Derived from the endpoint and version, so a retried write never files it twice.
         id: EventId::parse(&format!(

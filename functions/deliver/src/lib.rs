@@ -8,6 +8,7 @@
 //! - [`outcome`]: what a status code or failure means (pure).
 //! - [`request`]: events → signed POSTs, one per event or batched (pure).
 //! - [`http`]: the [`http::WebhookSender`] port and its SSRF-safe reqwest adapter.
+//! - [`metrics`]: the metrics it emits (EMF on Lambda).
 //! - [`handler`]: [`handle`], the batch contract, retries, dead letters and endpoint health.
 //! - [`error`]: the crate's error type, [`DeliverError`].
 
@@ -16,6 +17,7 @@ pub mod error;
 pub mod handler;
 pub mod http;
 pub mod iam;
+pub mod metrics;
 pub mod outcome;
 pub mod request;
 

@@ -16,6 +16,8 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = DeliverConfig::from_env(&burstline::config::process_env)?;
+    burstline::metrics::emf::install(&config.metrics_namespace)?;
+    deliver::metrics::describe();
     let aws = burstline::aws::load_config(None).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -61,7 +63,9 @@ async fn main() -> Result<(), Error> {
         policy: config.policy,
     };
     run(service_fn(async |event: LambdaEvent<_>| {
-        Ok::<_, Error>(deliver::handle(&deps, event.payload).await)
+        let response = deliver::handle(&deps, event.payload).await;
+        burstline::metrics::flush();
+        Ok::<_, Error>(response)
     }))
     .await
 }

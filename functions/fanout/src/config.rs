@@ -18,16 +18,19 @@ pub struct FanoutConfig {
     /// `SUBSCRIPTION_CACHE_SECONDS` (default 10): how long a warm function reuses a tenant's
     /// endpoint list, and so how long a new endpoint may miss events.
     pub subscription_cache: Duration,
+    /// `METRICS_NAMESPACE` (`Burstline`): the CloudWatch namespace of its EMF metrics.
+    pub metrics_namespace: String,
 }
 
 impl FanoutConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 5] = [
+    pub const VARS: [&'static str; 6] = [
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "DELIVERY_QUEUE_URL",
         "RETENTION_DAYS",
         "SUBSCRIPTION_CACHE_SECONDS",
+        "METRICS_NAMESPACE",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -38,6 +41,7 @@ impl FanoutConfig {
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
             retention_days: parsed(env, "RETENTION_DAYS", 7)?,
             subscription_cache: Duration::from_secs(parsed(env, "SUBSCRIPTION_CACHE_SECONDS", 10)?),
+            metrics_namespace: burstline::metrics::namespace(env)?,
         })
     }
 }

@@ -155,6 +155,7 @@ pub async fn process(deps: &Fanout, event: KinesisEvent) -> Outcome {
         failed_tasks = outcome.failed_tasks,
         "batch processed"
     );
+    crate::metrics::batch(&event, &outcome);
     outcome
 }
 

@@ -6,6 +6,7 @@
 //! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`decode`]: Kinesis record → [`burstline::sequence::Incoming`], or a poison verdict.
 //! - [`directory`]: per-tenant subscriptions with a short cache for warm invocations.
+//! - [`metrics`]: the metrics it emits (EMF on Lambda).
 //! - [`handler`]: [`handle`], the batch contract, and the decide/act loop.
 //! - [`error`]: the crate's error type, [`FanoutError`].
 
@@ -15,6 +16,7 @@ pub mod directory;
 pub mod error;
 pub mod handler;
 pub mod iam;
+pub mod metrics;
 
 pub use config::FanoutConfig;
 pub use error::FanoutError;

@@ -12,6 +12,8 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = FanoutConfig::from_env(&burstline::config::process_env)?;
+    burstline::metrics::emf::install(&config.metrics_namespace)?;
+    fanout::metrics::describe();
     let aws = burstline::aws::load_config(None).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let requests = RequestCounter::default();
@@ -34,7 +36,9 @@ async fn main() -> Result<(), Error> {
         ),
     };
     run(service_fn(async |event: LambdaEvent<_>| {
-        Ok::<_, Error>(fanout::handle(&deps, event.payload).await)
+        let response = fanout::handle(&deps, event.payload).await;
+        burstline::metrics::flush();
+        Ok::<_, Error>(response)
     }))
     .await
 }

@@ -19,11 +19,13 @@ pub struct IngestConfig {
     pub key_cache: Duration,
     /// `PUT_ATTEMPTS` (4): attempts per record when Kinesis rejects part of a batch.
     pub put_attempts: u32,
+    /// `METRICS_NAMESPACE` (`Burstline`): the CloudWatch namespace of its EMF metrics.
+    pub metrics_namespace: String,
 }
 
 impl IngestConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 7] = [
+    pub const VARS: [&'static str; 8] = [
         "EVENT_STREAM_NAME",
         "TENANTS_TABLE",
         "MAX_DATA_BYTES",
@@ -31,6 +33,7 @@ impl IngestConfig {
         "MAX_BODY_BYTES",
         "KEY_CACHE_SECONDS",
         "PUT_ATTEMPTS",
+        "METRICS_NAMESPACE",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -47,6 +50,7 @@ impl IngestConfig {
             .clamped(),
             key_cache: Duration::from_secs(parsed(env, "KEY_CACHE_SECONDS", 60)?),
             put_attempts: parsed(env, "PUT_ATTEMPTS", 4u32)?.max(1),
+            metrics_namespace: burstline::metrics::namespace(env)?,
         })
     }
 }

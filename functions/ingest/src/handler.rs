@@ -46,7 +46,10 @@ impl std::fmt::Debug for Ingest {
 pub async fn handle(deps: &Ingest, request: Request) -> Response<Body> {
     match accept(deps, request).await {
         Ok(response) => response,
-        Err(e) => error_response(&e),
+        Err(e) => {
+            crate::metrics::rejected(e.code);
+            error_response(&e)
+        }
     }
 }
 
@@ -75,6 +78,7 @@ async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiEr
     let published = publish(deps.log.as_ref(), &records(&events), deps.retry).await;
     let Err(IngestError::NotAccepted { accepted }) = published else {
         info!(events = events.len(), "events accepted");
+        crate::metrics::accepted(&key.tenant_id, events.len());
         let list: Vec<Value> = events.iter().map(summary).collect();
         return Ok(json_response(
             StatusCode::ACCEPTED,
@@ -88,6 +92,8 @@ async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiEr
         rejected = rejected.len(),
         "stream rejected events"
     );
+    crate::metrics::accepted(&key.tenant_id, accepted.len());
+    crate::metrics::rejected("stream_unavailable");
     let mut body = ApiError::new(
         503,
         "stream_unavailable",

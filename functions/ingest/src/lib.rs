@@ -5,6 +5,7 @@
 //! - [`config`]: `IngestConfig`, read once from the environment.
 //! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`publish`]: writing records with retries of partial failures.
+//! - [`metrics`]: the metrics it emits (EMF on Lambda).
 //! - [`handler`]: [`handle`], routing, auth and the responses.
 //! - [`error`]: the crate's error type, [`IngestError`].
 
@@ -12,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod iam;
+pub mod metrics;
 pub mod publish;
 
 pub use config::IngestConfig;

@@ -13,6 +13,8 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = IngestConfig::from_env(&burstline::config::process_env)?;
+    burstline::metrics::emf::install(&config.metrics_namespace)?;
+    ingest::metrics::describe();
     let aws = burstline::aws::load_config(None).await;
     let requests = RequestCounter::default();
     let tenants = DynamoTenants::new(
@@ -34,7 +36,9 @@ async fn main() -> Result<(), Error> {
         },
     };
     run(service_fn(async |request: Request| {
-        Ok::<_, Error>(ingest::handle(&deps, request).await)
+        let response = ingest::handle(&deps, request).await;
+        burstline::metrics::flush();
+        Ok::<_, Error>(response)
     }))
     .await
 }

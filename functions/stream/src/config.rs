@@ -20,6 +20,8 @@ pub struct StreamConfig {
     pub key_cache: Duration,
     /// Timings and sizes of a stream.
     pub settings: StreamSettings,
+    /// `METRICS_NAMESPACE` (`Burstline`): the CloudWatch namespace of its EMF metrics.
+    pub metrics_namespace: String,
 }
 
 /// How a stream behaves once open.
@@ -61,7 +63,7 @@ impl Default for StreamSettings {
 
 impl StreamConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 13] = [
+    pub const VARS: [&'static str; 14] = [
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "STREAM_TOKEN_SECRET",
@@ -75,6 +77,7 @@ impl StreamConfig {
         "LEASE_SECONDS",
         "THROTTLE_RETRY_SECONDS",
         "RETENTION_DAYS",
+        "METRICS_NAMESPACE",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -100,6 +103,7 @@ impl StreamConfig {
             tenants_table: required(env, "TENANTS_TABLE")?,
             token_secret,
             key_cache: secs("KEY_CACHE_SECONDS", Duration::from_secs(60))?,
+            metrics_namespace: burstline::metrics::namespace(env)?,
             settings: StreamSettings {
                 lifetime: secs("STREAM_LIFETIME_SECONDS", d.lifetime)?,
                 heartbeat: secs("HEARTBEAT_SECONDS", d.heartbeat)?

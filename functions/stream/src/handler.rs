@@ -110,6 +110,7 @@ pub async fn handle(deps: &Streamer, request: Request) -> Response<SseBody> {
             sse_response(SseBody::full(body))
         }
         Err(e) => {
+            crate::metrics::rejected(e.code);
             let mut response = error_response(&e);
             if e.status == 429 {
                 let secs = deps.settings.throttle_retry.as_secs().max(1);
@@ -169,10 +170,12 @@ async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
     let lease = match (claim, caller) {
         (Claim::Granted(lease), _) => lease,
         (Claim::Full, Caller::Token(_)) => {
+            crate::metrics::throttled("token");
             warn!(max_streams = max, "over stream budget (token client)");
             return Ok(Opened::Throttled);
         }
         (Claim::Full, Caller::Key(_)) => {
+            crate::metrics::throttled("key");
             warn!(max_streams = max, "over stream budget (API client)");
             return Err(ApiError::new(
                 429,
@@ -182,6 +185,7 @@ async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
         }
     };
     info!(cursor = cursor.0, slot = lease.slot, "stream opened");
+    crate::metrics::opened(&key.tenant_id);
     Ok(Opened::Stream(Box::new(Session::new(
         deps.clone(),
         &head,

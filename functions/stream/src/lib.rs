@@ -9,6 +9,7 @@
 //! - Pure decisions: [`frame`] (the bytes of each SSE frame), [`resume`] (where to start),
 //!   [`order`] (what a page lets us send, and when missing seqs are gone), [`poll`] (adaptive
 //!   poll interval).
+//! - [`metrics`]: the metrics it emits (EMF on Lambda).
 //! - [`handler`]: [`handle`]: routing, auth (API key or stream token), 204/404/429, and the
 //!   response.
 //! - [`session`]: the open stream: replay, tail, heartbeats, lease renewal, lifetime.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod frame;
 pub mod handler;
 pub mod iam;
+pub mod metrics;
 pub mod order;
 pub mod poll;
 pub mod resume;

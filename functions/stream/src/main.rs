@@ -14,6 +14,8 @@ use stream::{StreamConfig, Streamer};
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = StreamConfig::from_env(&burstline::config::process_env)?;
+    burstline::metrics::emf::install(&config.metrics_namespace)?;
+    stream::metrics::describe();
     let aws = burstline::aws::load_config(None).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let requests = RequestCounter::default();
@@ -37,7 +39,9 @@ async fn main() -> Result<(), Error> {
         settings: config.settings,
     };
     run_with_streaming_response(service_fn(async |request: Request| {
-        Ok::<_, Error>(stream::handle(&deps, request).await)
+        let response = stream::handle(&deps, request).await;
+        burstline::metrics::flush();
+        Ok::<_, Error>(response)
     }))
     .await
 }

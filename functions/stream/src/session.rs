@@ -86,6 +86,7 @@ impl Session {
 
     /// Serves the stream into `tx` until it ends, then frees the slot.
     pub async fn run(mut self, tx: mpsc::Sender<Bytes>) {
+        let started = Instant::now();
         let ending = self.serve(&tx).await;
         drop(tx);
         if let Err(e) = self.deps.leases.release(&self.lease).await {
@@ -103,6 +104,7 @@ impl Session {
                 cursor = self.cursor.0, ending = ?other, "stream ended"
             ),
         }
+        crate::metrics::ended(&ending, started.elapsed());
     }
 
     async fn serve(&mut self, tx: &mpsc::Sender<Bytes>) -> Ending {
