@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
 /// DynamoDB `TransactWriteItems` accepts at most this many actions.
-pub const MAX_TRANSACTION_ITEMS: usize = 100;
-/// DynamoDB caps a transaction at 4 MB; stay clear of it.
+pub const MAX_TRANSACTION_ITEMS: usize = crate::store::limits::MAX_ACTIONS;
+/// DynamoDB caps a transaction at 4 MB ([`crate::store::limits::MAX_TOTAL_BYTES`]); packing
+/// to this estimate stays clear of it.
 pub const MAX_TRANSACTION_BYTES: usize = 3_500_000;
 /// Bytes an event item and its id marker add beyond the serialized `data`.
 const ITEM_OVERHEAD_BYTES: usize = 600;

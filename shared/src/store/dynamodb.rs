@@ -8,8 +8,9 @@
 //!
 //! Ids cannot contain `#`, so keys never collide across tenants or kinds.
 
+use super::limits::{Action, total_refusal};
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
-use crate::attrs::{Item, get_n, get_opt_n, get_opt_s, get_s, get_time, n, parse, s};
+use crate::attrs::{Item, get_n, get_opt_n, get_opt_s, get_s, get_time, item_size, n, parse, s};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::event::{Envelope, EventType, format_time};
@@ -21,7 +22,7 @@ use crate::sequence::CommitChunk;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
 use std::collections::HashMap;
 
@@ -210,21 +211,87 @@ fn marker_item(e: &Envelope, expires_at: i64) -> Item {
     .collect()
 }
 
-fn put(
-    table: &str,
-    item: Item,
-    condition: Option<(&str, Option<(&str, String)>)>,
-) -> Result<TransactWriteItem> {
+fn put(table: &str, item: Item, condition: Option<Condition>) -> Result<TransactWriteItem> {
     let mut p = Put::builder().table_name(table).set_item(Some(item));
-    if let Some((expr, value)) = condition {
-        p = p.condition_expression(expr);
-        if let Some((name, v)) = value {
-            p = p.expression_attribute_values(name, n(v));
+    match condition {
+        None => {}
+        Some(Condition::Absent) => p = p.condition_expression("attribute_not_exists(pk)"),
+        Some(Condition::Version(v)) => {
+            p = p
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v));
         }
     }
     Ok(TransactWriteItem::builder()
         .put(p.build().map_err(|e| Error::Internal(e.to_string()))?)
         .build())
+}
+
+/// What a transaction's Put requires of the stored item.
+enum Condition {
+    /// It must not exist.
+    Absent,
+    /// Its `version` must be this.
+    Version(u64),
+}
+
+/// One Put of a commit: the item, what it requires, and what it guards.
+struct Write {
+    item: Item,
+    condition: Option<Condition>,
+    role: Role,
+}
+
+/// The Puts [`EventStore::commit`] sends for `chunks`, in order: per chunk its head, then an
+/// event and its id marker per event.
+fn commit_writes(chunks: &[CommitChunk], expires_at: i64) -> Result<Vec<Write>> {
+    let mut writes = Vec::new();
+    for c in chunks {
+        writes.push(Write {
+            item: head_item(&c.head, expires_at),
+            condition: Some(match &c.base {
+                None => Condition::Absent,
+                Some(base) => Condition::Version(base.version),
+            }),
+            role: Role::Head(c.key.clone()),
+        });
+        for e in &c.events {
+            writes.push(Write {
+                item: event_item(e, expires_at)?,
+                condition: None,
+                role: Role::Event,
+            });
+            writes.push(Write {
+                item: marker_item(e, expires_at),
+                condition: Some(Condition::Absent),
+                role: Role::Marker(e.tenant_id.clone(), e.id.clone()),
+            });
+        }
+    }
+    Ok(writes)
+}
+
+fn action(item: &Item) -> Action {
+    let key = |name| match item.get(name) {
+        Some(AttributeValue::S(v) | AttributeValue::N(v)) => v.clone(),
+        _ => String::new(),
+    };
+    Action {
+        key: format!("{}/{}", key("pk"), key("sk")),
+        bytes: item_size(item),
+    }
+}
+
+/// The transaction [`EventStore::commit`] sends for `chunks`, as the key and size of every
+/// item it writes. The in-memory store checks its commits on this same shape, so both refuse
+/// exactly the transactions DynamoDB refuses.
+pub(crate) fn commit_shape(chunks: &[CommitChunk]) -> Result<Vec<Action>> {
+    // Any expiry of today's width: sizes depend on its digits only.
+    let expires_at = Utc::now().timestamp();
+    Ok(commit_writes(chunks, expires_at)?
+        .iter()
+        .map(|w| action(&w.item))
+        .collect())
 }
 
 #[async_trait]
@@ -277,31 +344,21 @@ impl EventStore for DynamoStore {
     }
 
     async fn commit(&self, chunks: &[CommitChunk]) -> Result<()> {
-        let expires_at = self.expires_at();
-        let mut actions = Vec::new();
-        let mut roles = Vec::new();
-        for c in chunks {
-            let condition = match &c.base {
-                None => ("attribute_not_exists(pk)", None),
-                Some(base) => ("version = :v", Some((":v", base.version.to_string()))),
-            };
-            actions.push(put(
-                &self.table,
-                head_item(&c.head, expires_at),
-                Some(condition),
-            )?);
-            roles.push(Role::Head(c.key.clone()));
-            for e in &c.events {
-                actions.push(put(&self.table, event_item(e, expires_at)?, None)?);
-                roles.push(Role::Event);
-                let not_exists = ("attribute_not_exists(pk)", None);
-                actions.push(put(
-                    &self.table,
-                    marker_item(e, expires_at),
-                    Some(not_exists),
-                )?);
-                roles.push(Role::Marker(e.tenant_id.clone(), e.id.clone()));
-            }
+        let writes = commit_writes(chunks, self.expires_at())?;
+        // DynamoDB enforces every limit itself (and moto all but this one); checking the total
+        // here as well refuses an oversized commit the same way wherever it runs.
+        let shape: Vec<Action> = writes.iter().map(|w| action(&w.item)).collect();
+        if let Some(reason) = total_refusal(&shape) {
+            return Err(Error::Refused {
+                operation: "TransactWriteItems",
+                reason,
+            });
+        }
+        let mut actions = Vec::with_capacity(writes.len());
+        let mut roles = Vec::with_capacity(writes.len());
+        for w in writes {
+            actions.push(put(&self.table, w.item, w.condition)?);
+            roles.push(w.role);
         }
         self.requests.record("dynamodb:TransactWriteItems");
         let result = self
@@ -320,6 +377,14 @@ impl EventStore for DynamoStore {
             }
             _ => return Err(sdk_error("TransactWriteItems", err)),
         };
+        // An item the service found invalid (too large, say) cancels the transaction with a
+        // `ValidationError` reason: a refusal, like a `ValidationException` for the request.
+        if let Some(r) = reasons.iter().find(|r| r.code() == Some("ValidationError")) {
+            return Err(Error::Refused {
+                operation: "TransactWriteItems",
+                reason: r.message().unwrap_or("ValidationError").to_owned(),
+            });
+        }
         let conditional: Vec<usize> = reasons
             .iter()
             .enumerate()

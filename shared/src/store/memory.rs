@@ -1,5 +1,9 @@
-//! In-memory [`EventStore`] with the same conditional semantics as the DynamoDB adapter.
+//! In-memory [`EventStore`] with the same conditional semantics as the DynamoDB adapter, and
+//! the same refusals: a commit DynamoDB would refuse ([`transaction_refusal`], counted on the
+//! items the DynamoDB adapter would write) is refused here too.
 
+use super::dynamodb::commit_shape;
+use super::limits::transaction_refusal;
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
 use crate::error::{Error, Result};
 use crate::event::Envelope;
@@ -56,6 +60,12 @@ impl EventStore for MemoryStore {
 
     async fn commit(&self, chunks: &[CommitChunk]) -> Result<()> {
         self.requests.record("dynamodb:TransactWriteItems");
+        if let Some(reason) = transaction_refusal(&commit_shape(chunks)?) {
+            return Err(Error::Refused {
+                operation: "TransactWriteItems",
+                reason,
+            });
+        }
         let mut inner = self.lock()?;
         let mut duplicates = Vec::new();
         let mut moved_heads = Vec::new();
