@@ -17,6 +17,17 @@ pub enum Error {
         retryable: bool,
     },
 
+    /// AWS refused the request for what it contains (`ValidationException`, a transaction
+    /// cancelled with `ValidationError`): the same request will be refused every time, so it
+    /// must not be retried as is. The caller isolates and sets aside the content at fault.
+    #[error("{operation} refused: {message}")]
+    Refused {
+        /// The SDK operation, e.g. `TransactWriteItems`.
+        operation: &'static str,
+        /// The service's reason.
+        message: String,
+    },
+
     /// A conditional commit lost: some event ids already exist, or a task head moved under us.
     /// The caller re-plans with this knowledge; it is not an outage.
     #[error("commit conflict: {} duplicate ids, {} moved heads", duplicates.len(), moved_heads.len())]
@@ -60,6 +71,7 @@ impl Error {
             Error::Aws { retryable, .. } => *retryable,
             Error::Injected(_) => true,
             Error::CommitConflict { .. }
+            | Error::Refused { .. }
             | Error::AlreadyExists(_)
             | Error::InvalidData(_)
             | Error::Config { .. }
@@ -85,6 +97,11 @@ mod tests {
         assert!(aws(true).is_retryable());
         assert!(!aws(false).is_retryable());
         assert!(!Error::InvalidData("x".into()).is_retryable());
+        let refused = Error::Refused {
+            operation: "TransactWriteItems",
+            message: "ValidationException".into(),
+        };
+        assert!(!refused.is_retryable());
         assert!(
             !Error::CommitConflict {
                 duplicates: vec![],

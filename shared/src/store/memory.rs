@@ -8,7 +8,7 @@ use crate::ids::{EventId, Seq, TaskId, TaskKey, TenantId};
 use crate::requests::RequestCounter;
 use crate::sequence::CommitChunk;
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
@@ -41,6 +41,27 @@ impl MemoryStore {
     }
 }
 
+/// An item of the events table, as the DynamoDB adapter keys it.
+#[derive(PartialEq, Eq, Hash)]
+enum ItemKey<'a> {
+    Head(&'a TaskKey),
+    Event(&'a TaskKey, Seq),
+    Marker(&'a TenantId, &'a EventId),
+}
+
+/// Whether a transaction writes some item twice, which DynamoDB refuses outright
+/// (`ValidationException`), before checking any condition.
+fn touches_an_item_twice(chunks: &[CommitChunk]) -> bool {
+    let mut seen = HashSet::new();
+    chunks.iter().any(|c| {
+        !seen.insert(ItemKey::Head(&c.key))
+            || c.events.iter().any(|e| {
+                !seen.insert(ItemKey::Event(&c.key, e.seq))
+                    || !seen.insert(ItemKey::Marker(&e.tenant_id, &e.id))
+            })
+    })
+}
+
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn heads(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, TaskHead>> {
@@ -56,6 +77,14 @@ impl EventStore for MemoryStore {
 
     async fn commit(&self, chunks: &[CommitChunk]) -> Result<()> {
         self.requests.record("dynamodb:TransactWriteItems");
+        if touches_an_item_twice(chunks) {
+            return Err(Error::Refused {
+                operation: "TransactWriteItems",
+                message: "ValidationException: Transaction request cannot include multiple \
+                          operations on one item"
+                    .into(),
+            });
+        }
         let mut inner = self.lock()?;
         let mut duplicates = Vec::new();
         let mut moved_heads = Vec::new();
@@ -122,5 +151,43 @@ impl EventStore for MemoryStore {
             .markers
             .get(&(tenant.clone(), id.clone()))
             .cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::NewEvent;
+    use crate::head::StreamPosition;
+    use crate::sequence::{Incoming, pack_transactions, plan_task};
+
+    fn plan(task: &str, id: &str) -> crate::sequence::TaskPlan {
+        let key = TaskKey::new("acme".parse().unwrap(), task.parse().unwrap());
+        let rec = Incoming {
+            position: StreamPosition::new("s0", "1"),
+            event: NewEvent {
+                id: id.parse().unwrap(),
+                event_type: "x".parse().unwrap(),
+                tenant_id: key.tenant_id.clone(),
+                task_id: key.task_id.clone(),
+                time: chrono::Utc::now(),
+                data: serde_json::Value::Null,
+            },
+        };
+        plan_task(&key, None, &[rec], &Default::default(), chrono::Utc::now()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_transaction_writing_one_item_twice_is_refused_like_dynamodb() {
+        let store = MemoryStore::default();
+        // Two tasks claiming one new id: two Puts on the same id marker.
+        let txs = pack_transactions(vec![plan("a", "step-1"), plan("b", "step-1")]);
+        assert_eq!(txs.len(), 1);
+        let err = store.commit(&txs[0]).await.unwrap_err();
+        assert!(matches!(err, Error::Refused { .. }), "{err}");
+        assert!(!err.is_retryable());
+        assert!(store.head(&txs[0][0].key).await.unwrap().is_none(), "nothing written");
+        // Each alone is fine.
+        store.commit(&txs[0][..1]).await.unwrap();
     }
 }
