@@ -18,9 +18,10 @@ use crate::head::{StreamPosition, TaskHead, TaskStatus};
 use crate::iam::Actions;
 use crate::ids::{EventId, Seq, TaskId, TaskKey, TenantId};
 use crate::requests::RequestCounter;
-use crate::sequence::CommitChunk;
+use crate::sequence::{CommitChunk, client_request_token};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
@@ -294,6 +295,68 @@ pub(crate) fn commit_shape(chunks: &[CommitChunk]) -> Result<Vec<Action>> {
         .collect())
 }
 
+/// What a failed `TransactWriteItems` means for the caller.
+#[derive(Debug, PartialEq, Eq)]
+enum CommitFailure {
+    /// Cancelled by these actions' conditions (indices into the transaction): a conflict.
+    Conflict(Vec<usize>),
+    /// The service did not say which condition failed (some emulators omit cancellation
+    /// reasons), or the token was already used by a transaction with other content
+    /// (`IdempotentParameterMismatch`, e.g. one that landed before this re-plan): read the
+    /// heads and markers back to learn what conflicts.
+    ReadBack,
+    /// Refused for its content (`ValidationException`: one item twice, an item over 400 KB, a
+    /// transaction over 4 MB or 100 actions; or cancelled with `ValidationError`): the same
+    /// request is refused every time.
+    Refused,
+    /// Cancelled by a concurrent transaction or throttling, or the same token is still in
+    /// progress: trying again may succeed.
+    Transient,
+    /// Anything else keeps the SDK error's own classification.
+    Other,
+}
+
+/// Classifies a failed commit from the service error code and the cancellation reasons'
+/// codes (one per action, `None` or `"None"` for actions that were fine). Pure.
+fn classify_commit_failure(code: Option<&str>, reasons: &[Option<&str>]) -> CommitFailure {
+    let has = |wanted: &[&str]| reasons.iter().flatten().any(|r| wanted.contains(r));
+    match code {
+        Some("TransactionCanceledException") => {
+            let conditional: Vec<usize> = reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| **r == Some("ConditionalCheckFailed"))
+                .map(|(i, _)| i)
+                .collect();
+            if !conditional.is_empty() {
+                CommitFailure::Conflict(conditional)
+            } else if reasons.is_empty() {
+                CommitFailure::ReadBack
+            } else if has(&["ValidationError", "ItemCollectionSizeLimitExceeded"]) {
+                CommitFailure::Refused
+            } else {
+                CommitFailure::Transient
+            }
+        }
+        Some("IdempotentParameterMismatchException" | "IdempotentParameterMismatch") => {
+            CommitFailure::ReadBack
+        }
+        Some("ValidationException") => CommitFailure::Refused,
+        Some("TransactionInProgressException") => CommitFailure::Transient,
+        _ => CommitFailure::Other,
+    }
+}
+
+/// Rebuilds an [`Error::Aws`] as another variant, keeping its operation and message.
+fn reclassify(error: Error, to: impl FnOnce(&'static str, String) -> Error) -> Error {
+    match error {
+        Error::Aws {
+            operation, message, ..
+        } => to(operation, message),
+        other => other,
+    }
+}
+
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn heads(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, TaskHead>> {
@@ -365,53 +428,53 @@ impl EventStore for DynamoStore {
             .client
             .transact_write_items()
             .set_transact_items(Some(actions))
+            .client_request_token(client_request_token(chunks))
             .send()
             .await;
         let err = match result {
             Ok(_) => return Ok(()),
             Err(err) => err,
         };
-        let reasons = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
-                tc.cancellation_reasons().to_vec()
-            }
-            _ => return Err(sdk_error("TransactWriteItems", err)),
+        let reasons: Vec<Option<String>> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(tc)) => tc
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
         };
-        // An item the service found invalid (too large, say) cancels the transaction with a
-        // `ValidationError` reason: a refusal, like a `ValidationException` for the request.
-        if let Some(r) = reasons.iter().find(|r| r.code() == Some("ValidationError")) {
-            return Err(Error::Refused {
-                operation: "TransactWriteItems",
-                reason: r.message().unwrap_or("ValidationError").to_owned(),
-            });
-        }
-        let conditional: Vec<usize> = reasons
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect();
-        if conditional.is_empty() {
-            // Cancelled for another reason (conflicting transaction, throttling) — unless the
-            // service gave no reasons at all, in which case read the conflicts back.
-            if reasons.is_empty() {
-                return Err(self.find_conflicts(chunks).await?);
+        let codes: Vec<Option<&str>> = reasons.iter().map(Option::as_deref).collect();
+        let code = err.code().map(str::to_owned);
+        let error = sdk_error("TransactWriteItems", err);
+        match classify_commit_failure(code.as_deref(), &codes) {
+            CommitFailure::Conflict(conditional) => {
+                let mut duplicates = Vec::new();
+                let mut moved_heads = Vec::new();
+                for i in conditional {
+                    match roles.get(i) {
+                        Some(Role::Head(key)) => moved_heads.push(key.clone()),
+                        Some(Role::Marker(t, id)) => duplicates.push((t.clone(), id.clone())),
+                        Some(Role::Event) | None => {}
+                    }
+                }
+                Err(Error::CommitConflict {
+                    duplicates,
+                    moved_heads,
+                })
             }
-            return Err(sdk_error("TransactWriteItems", err));
+            CommitFailure::ReadBack => Err(self.find_conflicts(chunks).await?),
+            CommitFailure::Refused => Err(reclassify(error, |operation, message| {
+                Error::Refused { operation, reason: message }
+            })),
+            CommitFailure::Transient => Err(reclassify(error, |operation, message| {
+                Error::Aws {
+                    operation,
+                    message,
+                    retryable: true,
+                }
+            })),
+            CommitFailure::Other => Err(error),
         }
-        let mut duplicates = Vec::new();
-        let mut moved_heads = Vec::new();
-        for i in conditional {
-            match roles.get(i) {
-                Some(Role::Head(key)) => moved_heads.push(key.clone()),
-                Some(Role::Marker(t, id)) => duplicates.push((t.clone(), id.clone())),
-                Some(Role::Event) | None => {}
-            }
-        }
-        Err(Error::CommitConflict {
-            duplicates,
-            moved_heads,
-        })
     }
 
     async fn head(&self, key: &TaskKey) -> Result<Option<TaskHead>> {
@@ -460,5 +523,74 @@ impl EventStore for DynamoStore {
             parse("task_id", get_s(&item, "task_id")?)?,
             Seq(get_n(&item, "seq")?),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_failures_are_classified_by_code_and_reasons() {
+        let cancelled = Some("TransactionCanceledException");
+        assert_eq!(
+            classify_commit_failure(
+                cancelled,
+                &[Some("None"), Some("ConditionalCheckFailed"), None]
+            ),
+            CommitFailure::Conflict(vec![1])
+        );
+        assert_eq!(
+            classify_commit_failure(cancelled, &[]),
+            CommitFailure::ReadBack
+        );
+        assert_eq!(
+            classify_commit_failure(cancelled, &[Some("None"), Some("ValidationError")]),
+            CommitFailure::Refused
+        );
+        assert_eq!(
+            classify_commit_failure(cancelled, &[Some("TransactionConflict"), Some("None")]),
+            CommitFailure::Transient
+        );
+        assert_eq!(
+            classify_commit_failure(cancelled, &[Some("ThrottlingError")]),
+            CommitFailure::Transient
+        );
+        // One item twice, too many actions, an item too large: refused before any condition.
+        assert_eq!(
+            classify_commit_failure(Some("ValidationException"), &[]),
+            CommitFailure::Refused
+        );
+        assert_eq!(
+            classify_commit_failure(Some("IdempotentParameterMismatchException"), &[]),
+            CommitFailure::ReadBack
+        );
+        assert_eq!(
+            classify_commit_failure(Some("TransactionInProgressException"), &[]),
+            CommitFailure::Transient
+        );
+        assert_eq!(
+            classify_commit_failure(Some("ResourceNotFoundException"), &[]),
+            CommitFailure::Other
+        );
+        assert_eq!(classify_commit_failure(None, &[]), CommitFailure::Other);
+    }
+
+    #[test]
+    fn reclassifying_keeps_operation_and_message() {
+        let aws = Error::Aws {
+            operation: "TransactWriteItems",
+            message: "ValidationException: one item twice".into(),
+            retryable: false,
+        };
+        let refused = reclassify(aws, |operation, message| Error::Refused {
+            operation,
+            reason: message,
+        });
+        assert_eq!(
+            refused.to_string(),
+            "TransactWriteItems refused: ValidationException: one item twice"
+        );
+        assert!(!refused.is_retryable());
     }
 }
