@@ -27,6 +27,19 @@ pub enum Error {
         moved_heads: Vec<TaskKey>,
     },
 
+    /// The service refuses the request as it stands: it breaks a documented limit (too many
+    /// actions, entries or records; an item, message or record too large; the same item twice
+    /// in one transaction; a delay too long). Sending it again can never succeed; the caller
+    /// must split, shrink or set aside what it sends. The AWS adapters map the services'
+    /// validation errors to this, and the in-memory adapters refuse exactly the same requests.
+    #[error("{operation} refused: {reason}")]
+    Refused {
+        /// The SDK operation, e.g. `TransactWriteItems`.
+        operation: &'static str,
+        /// Which limit the request breaks.
+        reason: String,
+    },
+
     /// A create found the item already there.
     #[error("already exists: {0}")]
     AlreadyExists(String),
@@ -60,6 +73,7 @@ impl Error {
             Error::Aws { retryable, .. } => *retryable,
             Error::Injected(_) => true,
             Error::CommitConflict { .. }
+            | Error::Refused { .. }
             | Error::AlreadyExists(_)
             | Error::InvalidData(_)
             | Error::Config { .. }
@@ -85,6 +99,11 @@ mod tests {
         assert!(aws(true).is_retryable());
         assert!(!aws(false).is_retryable());
         assert!(!Error::InvalidData("x".into()).is_retryable());
+        let refused = Error::Refused {
+            operation: "PutRecords",
+            reason: "501 records".into(),
+        };
+        assert!(!refused.is_retryable());
         assert!(
             !Error::CommitConflict {
                 duplicates: vec![],

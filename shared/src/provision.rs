@@ -189,9 +189,23 @@ async fn ensure_queue(
     }
     // CreateQueue is idempotent for identical attributes.
     let out = req.send().await.map_err(|e| sdk_error("CreateQueue", e))?;
-    out.queue_url()
+    let url = out
+        .queue_url()
         .map(str::to_owned)
-        .ok_or_else(|| Error::Internal("CreateQueue returned no URL".into()))
+        .ok_or_else(|| Error::Internal("CreateQueue returned no URL".into()))?;
+    // The message-size limit the adapters are built for (and the in-memory queue enforces),
+    // set apart from CreateQueue so that queues made before it was pinned get it too.
+    client
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            QueueAttributeName::MaximumMessageSize,
+            crate::queue::MAX_MESSAGE_BYTES.to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("SetQueueAttributes", e))?;
+    Ok(url)
 }
 
 async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String> {

@@ -6,7 +6,8 @@
 //! (head version + absent id markers) makes the first commit the only one that lands.
 //!
 //! [`pack_transactions`] packs the plans of many tasks into as few DynamoDB transactions as the
-//! limits allow.
+//! limits allow; [`pack_one_event_each`] packs one event per transaction, to find the record
+//! DynamoDB refuses. [`client_request_token`] names each transaction for DynamoDB's idempotency.
 
 use crate::event::{Envelope, NewEvent};
 use crate::head::{StreamPosition, TaskHead};
@@ -15,8 +16,9 @@ use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
 /// DynamoDB `TransactWriteItems` accepts at most this many actions.
-pub const MAX_TRANSACTION_ITEMS: usize = 100;
-/// DynamoDB caps a transaction at 4 MB; stay clear of it.
+pub const MAX_TRANSACTION_ITEMS: usize = crate::store::limits::MAX_ACTIONS;
+/// DynamoDB caps a transaction at 4 MB ([`crate::store::limits::MAX_TOTAL_BYTES`]); packing
+/// to this estimate stays clear of it.
 pub const MAX_TRANSACTION_BYTES: usize = 3_500_000;
 /// Bytes an event item and its id marker add beyond the serialized `data`.
 const ITEM_OVERHEAD_BYTES: usize = 600;
@@ -48,8 +50,9 @@ pub struct TaskPlan {
     pub base: Option<TaskHead>,
     /// New events, seqs `base.last_seq + 1 ..` in record order.
     pub events: Vec<Assigned>,
-    /// Records skipped because their id is already stored or repeats within the batch.
-    pub duplicates: Vec<EventId>,
+    /// Records after the head's position that are not stored: the excluded ones (duplicates,
+    /// records set aside) and ids repeated within the task.
+    pub skipped: Vec<StreamPosition>,
     /// The head once everything is committed.
     pub head: TaskHead,
 }
@@ -57,14 +60,16 @@ pub struct TaskPlan {
 /// Decides which of a task's records are new and assigns their seqs.
 ///
 /// `records` are the task's records in stream order. Records at or before the head's position
-/// were applied by an earlier invocation and are skipped; so are ids in `known_duplicates`
-/// (learned from a failed conditional commit) and ids repeated within the batch. Returns `None`
+/// were applied by an earlier invocation and are skipped; so are the records at the positions
+/// in `excluded` (duplicates and records set aside, as fanout decided them for the whole
+/// batch) and, as a safeguard, any id repeated within the task, so a plan never writes one id
+/// marker twice. Excluded records still move the head's position past them. Returns `None`
 /// when there is nothing to write, not even a head position to advance.
 pub fn plan_task(
     key: &TaskKey,
     base: Option<&TaskHead>,
     records: &[Incoming],
-    known_duplicates: &HashSet<EventId>,
+    excluded: &HashSet<StreamPosition>,
     now: DateTime<Utc>,
 ) -> Option<TaskPlan> {
     let fresh: Vec<&Incoming> = records
@@ -77,11 +82,10 @@ pub fn plan_task(
         .unwrap_or_else(|| TaskHead::empty(key.clone(), now));
     let mut seen: HashSet<&EventId> = HashSet::new();
     let mut events = Vec::new();
-    let mut duplicates = Vec::new();
+    let mut skipped = Vec::new();
     for rec in &fresh {
-        let id = &rec.event.id;
-        if known_duplicates.contains(id) || !seen.insert(id) {
-            duplicates.push(id.clone());
+        if excluded.contains(&rec.position) || !seen.insert(&rec.event.id) {
+            skipped.push(rec.position.clone());
             continue;
         }
         let seq = head.last_seq.next();
@@ -104,7 +108,7 @@ pub fn plan_task(
         key: key.clone(),
         base: base.cloned(),
         events,
-        duplicates,
+        skipped,
         head,
     })
 }
@@ -117,15 +121,19 @@ pub fn plan_task(
 /// order, and committing any prefix of them is a valid state: a crash between transactions
 /// replays from the head the last one wrote. One transaction touches a task's head once.
 pub fn pack_transactions(plans: Vec<TaskPlan>) -> Vec<Vec<CommitChunk>> {
-    let mut packer = Packer::default();
-    for plan in plans {
-        packer.add(plan);
-    }
-    packer.finish()
+    Packer::new(MAX_TRANSACTION_ITEMS).pack(plans)
 }
 
-#[derive(Default)]
+/// Packs each plan's events one per transaction, chained as [`pack_transactions`] chains a
+/// long task. Used to isolate the one record DynamoDB refuses: a transaction holding a single
+/// event that is refused names its culprit, and every event before it can still commit.
+pub fn pack_one_event_each(plans: Vec<TaskPlan>) -> Vec<Vec<CommitChunk>> {
+    // A head, one event and its marker.
+    Packer::new(3).pack(plans)
+}
+
 struct Packer {
+    max_items: usize,
     done: Vec<Vec<CommitChunk>>,
     current: Vec<CommitChunk>,
     items: usize,
@@ -133,6 +141,24 @@ struct Packer {
 }
 
 impl Packer {
+    fn new(max_items: usize) -> Self {
+        Self {
+            max_items,
+            done: Vec::new(),
+            current: Vec::new(),
+            items: 0,
+            bytes: 0,
+        }
+    }
+
+    fn pack(mut self, plans: Vec<TaskPlan>) -> Vec<Vec<CommitChunk>> {
+        for plan in plans {
+            self.add(plan);
+        }
+        self.flush();
+        self.done
+    }
+
     fn flush(&mut self) {
         if !self.current.is_empty() {
             self.done.push(std::mem::take(&mut self.current));
@@ -152,7 +178,7 @@ impl Packer {
         loop {
             // A chunk needs its head plus, if events remain, at least one event and marker.
             let needed = if pending.peek().is_some() { 3 } else { 1 };
-            if self.items + needed > MAX_TRANSACTION_ITEMS {
+            if self.items + needed > self.max_items {
                 self.flush();
             }
             let mut taken: Vec<Assigned> = Vec::new();
@@ -160,8 +186,8 @@ impl Packer {
             while let Some(next) = pending.peek() {
                 let size = event_bytes(&next.envelope);
                 let items = self.items + 1 + 2 * (taken.len() + 1);
-                let fits = items <= MAX_TRANSACTION_ITEMS
-                    && self.bytes + bytes + size <= MAX_TRANSACTION_BYTES;
+                let fits =
+                    items <= self.max_items && self.bytes + bytes + size <= MAX_TRANSACTION_BYTES;
                 // An empty transaction always takes one event: a single event is far below
                 // the byte limit (data is capped at 350 KiB), so this cannot overflow.
                 let first_in_empty_tx = taken.is_empty() && self.current.is_empty();
@@ -197,11 +223,6 @@ impl Packer {
             base = Some(head);
             self.flush();
         }
-    }
-
-    fn finish(mut self) -> Vec<Vec<CommitChunk>> {
-        self.flush();
-        self.done
     }
 }
 
@@ -245,6 +266,46 @@ impl CommitChunk {
     pub fn items(&self) -> usize {
         self.events.len() * 2 + 1
     }
+}
+
+/// The `ClientRequestToken` of the transaction that commits `chunks`: 32 hex characters (the
+/// API allows 36) hashed from each chunk's task, base version and new head (version, last seq,
+/// position, `updated_at`) and its events' seqs and ids.
+///
+/// DynamoDB answers a repeat of a token it saw in the last 10 minutes with the first call's
+/// success, so an SDK retry of a commit that landed (a timeout, a lost response) is not
+/// mistaken for a conflict. Because the plan's time is part of the hash, every re-plan (another
+/// round, a retried invocation) carries a new token: a token is never reused with different
+/// content, which DynamoDB would refuse (`IdempotentParameterMismatch`).
+pub fn client_request_token(chunks: &[CommitChunk]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    // Newline-separated fields: ids, versions and positions never contain a newline.
+    let mut field = |v: &str| {
+        hash.update(v.as_bytes());
+        hash.update(b"\n");
+    };
+    for c in chunks {
+        field(c.key.tenant_id.as_str());
+        field(c.key.task_id.as_str());
+        field(&c.base.as_ref().map_or(0, |b| b.version).to_string());
+        field(&c.head.version.to_string());
+        field(&c.head.last_seq.0.to_string());
+        let position = c.head.position.as_ref();
+        field(position.map_or("", |p| p.shard_id.as_str()));
+        field(position.map_or("", |p| p.sequence_number.as_str()));
+        field(
+            &c.head
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        );
+        for e in &c.events {
+            field(&e.seq.0.to_string());
+            field(e.id.as_str());
+        }
+        field("");
+    }
+    hex::encode(&hash.finalize()[..16])
 }
 
 /// Seqs a commit expects to follow: for tests and assertions, `1..=last_seq` with no holes.
@@ -354,12 +415,16 @@ mod tests {
             rec(3, "b", "x"),
             rec(4, "c", "x"),
         ];
-        let known: HashSet<EventId> = [EventId::parse("b").unwrap()].into();
-        let plan = plan_task(&key(), None, &recs, &known, Utc::now()).unwrap();
+        // Record 3 is excluded (e.g. its id is stored); record 2 repeats an id in the task.
+        let excluded: HashSet<StreamPosition> = [recs[2].position.clone()].into();
+        let plan = plan_task(&key(), None, &recs, &excluded, Utc::now()).unwrap();
         assert_eq!(seqs(&plan), [1, 2]);
         let ids: Vec<_> = plan.events.iter().map(|a| a.envelope.id.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);
-        assert_eq!(plan.duplicates.len(), 2);
+        assert_eq!(
+            plan.skipped,
+            [recs[1].position.clone(), recs[2].position.clone()]
+        );
         // The head still moves past the duplicates so they are not re-examined.
         assert_eq!(plan.head.position, Some(StreamPosition::new("s0", "4")));
     }
@@ -462,10 +527,45 @@ mod tests {
     }
 
     #[test]
+    fn one_event_each_isolates_every_event_in_order() {
+        let plans = vec![task_plan("a", 3), task_plan("b", 1)];
+        let txs = pack_one_event_each(plans);
+        check_invariants(&txs);
+        assert_eq!(txs.len(), 4);
+        assert!(
+            txs.iter()
+                .all(|tx| tx.len() == 1 && tx[0].events.len() == 1)
+        );
+        let last_of_a = &txs[2][0];
+        assert_eq!(last_of_a.head.last_seq, Seq(3));
+        assert_eq!(last_of_a.head.status, TaskStatus::Completed);
+    }
+
+    #[test]
+    fn request_tokens_are_short_deterministic_and_follow_the_content() {
+        let txs = pack_transactions(vec![task_plan("a", 3), task_plan("b", 2)]);
+        let token = client_request_token(&txs[0]);
+        assert_eq!(token.len(), 32);
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(token, client_request_token(&txs[0].clone()), "same content");
+        // Another set of chunks, another base, another re-plan time, other events: new token.
+        assert_ne!(token, client_request_token(&txs[0][..1]));
+        let mut based = txs[0].clone();
+        based[0].base = Some(based[0].head.clone());
+        assert_ne!(token, client_request_token(&based));
+        let mut later = txs[0].clone();
+        later[0].head.updated_at += chrono::Duration::milliseconds(1);
+        assert_ne!(token, client_request_token(&later));
+        let mut fewer = txs[0].clone();
+        fewer[0].events.pop();
+        assert_ne!(token, client_request_token(&fewer));
+    }
+
+    #[test]
     fn a_duplicate_only_plan_still_advances_the_head() {
         let first = task_plan("t", 2);
         let recs = vec![rec(9, "t-1", "x")];
-        let dup: HashSet<EventId> = [EventId::parse("t-1").unwrap()].into();
+        let dup: HashSet<StreamPosition> = [recs[0].position.clone()].into();
         let plan = plan_task(&first.key, Some(&first.head), &recs, &dup, Utc::now()).unwrap();
         assert!(plan.events.is_empty());
         let txs = pack_transactions(vec![plan]);

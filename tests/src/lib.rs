@@ -5,6 +5,7 @@
 //!   when the process exits.
 //! - [`stack`]: uniquely named AWS resources on that server, with every adapter wired to them,
 //!   or the same wiring on in-memory adapters.
+//! - [`contracts`]: port contracts — what AWS refuses — run alike on memory and moto.
 //! - [`faults`]: port wrappers that crash (panic) or fail after the n-th call.
 //! - [`fixtures`]: tenants, keys, events and HTTP requests.
 //! - [`stream_bench`]: the SSE benchmark section of `make bench`.
@@ -13,6 +14,7 @@
 //!   seqs, and an SSE client parsing with `eventsource-stream`.
 
 pub mod benchdoc;
+pub mod contracts;
 pub mod faults;
 pub mod fixtures;
 pub mod moto;

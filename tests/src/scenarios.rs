@@ -189,6 +189,7 @@ where
                 )),
                 Duration::from_secs(10),
             ),
+            log: stack.log.clone(),
         };
         let stats = drain(stack, &deps, 25).await;
         (submitted, stats)
@@ -441,4 +442,204 @@ pub async fn template_sized_batches(stack: Stack) {
         assert_eq!(events.len(), 20);
         assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
     }
+}
+
+/// The rejections a tenant has been told of, in order: `(event_id, task_id, reason, message)`.
+async fn rejections(stack: &Stack, tenant: &str) -> Vec<(String, String, String, String)> {
+    stored(stack, &task(tenant, fanout::rejection::REJECTIONS_TASK))
+        .await
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.event_type.as_str(), fanout::rejection::REJECTED_TYPE);
+            let field = |k: &str| e.data[k].as_str().unwrap_or_default().to_owned();
+            (
+                field("event_id"),
+                field("task_id"),
+                field("reason"),
+                field("message"),
+            )
+        })
+        .collect()
+}
+
+fn ids_of(events: &[burstline::event::Envelope]) -> Vec<String> {
+    events.iter().map(|e| e.id.to_string()).collect()
+}
+
+/// A tenant reusing a new id for two tasks in one Kinesis batch (SPEC §4.6): the later use is
+/// set aside with a visible `burstline.event.rejected`, and neither the tenant's other events
+/// nor another tenant's are held up. A reuse in a later batch is set aside the same way,
+/// while a resubmission to the id's own task stays a silent duplicate.
+pub async fn reused_id_is_set_aside_without_blocking_the_shard(stack: Stack) {
+    let acme = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let zeta = tenant_with_key(&stack, "zeta", &[Scope::Ingest]).await;
+    subscribe(&stack, "acme", &["*"]).await;
+    ingest_ok(
+        &stack,
+        &acme,
+        &json!({"events":[
+        {"id":"step-1","type":"tool_call.started","task_id":"a"},
+        {"id":"a-2","type":"tool_call.completed","task_id":"a"}]}),
+    )
+    .await;
+    ingest_ok(&stack, &zeta, &burst("z", 3)).await;
+    ingest_ok(
+        &stack,
+        &acme,
+        &json!({"events":[
+        {"id":"step-1","type":"tool_call.started","task_id":"b"},
+        {"id":"b-2","type":"tool_call.completed","task_id":"b"}]}),
+    )
+    .await;
+    ingest_ok(&stack, &zeta, &burst("z2", 2)).await;
+
+    // One batch holds all of it, then the rejection event comes round on the stream.
+    let stats = drain(&stack, &stack.fanout(), 100).await;
+    assert_eq!(
+        (stats.function_errors, stats.discarded),
+        (0, 0),
+        "the shard moved on: {stats:?}"
+    );
+    assert_eq!(
+        stats.invocations, 2,
+        "the batch, then the rejection: {stats:?}"
+    );
+    let a = stored(&stack, &task("acme", "a")).await;
+    assert_eq!(ids_of(&a), ["step-1", "a-2"]);
+    let b = stored(&stack, &task("acme", "b")).await;
+    assert_eq!(ids_of(&b), ["b-2"], "b's own event is stored");
+    for events in [&a, &b] {
+        assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
+    }
+    assert_eq!(stored(&stack, &task("zeta", "z")).await.len(), 3);
+    assert_eq!(stored(&stack, &task("zeta", "z2")).await.len(), 2);
+    let told = rejections(&stack, "acme").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    let (id, task_id, reason, message) = &told[0];
+    assert_eq!(
+        (id.as_str(), task_id.as_str(), reason.as_str()),
+        ("step-1", "b", "id_conflict")
+    );
+    assert!(message.contains("task a"), "{message}");
+    assert!(rejections(&stack, "zeta").await.is_empty());
+
+    // Later batches: a reuse by task c is set aside; a resubmission to a is a duplicate.
+    ingest_ok(
+        &stack,
+        &acme,
+        &json!({"events":[
+        {"id":"step-1","type":"tool_call.started","task_id":"c"},
+        {"id":"c-2","type":"tool_call.completed","task_id":"c"},
+        {"id":"step-1","type":"tool_call.started","task_id":"a"}]}),
+    )
+    .await;
+    let stats = drain(&stack, &stack.fanout(), 100).await;
+    assert_eq!(
+        (stats.function_errors, stats.discarded),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(ids_of(&stored(&stack, &task("acme", "c")).await), ["c-2"]);
+    assert_eq!(stored(&stack, &task("acme", "a")).await.len(), 2);
+    let told = rejections(&stack, "acme").await;
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!((told[1].0.as_str(), told[1].1.as_str()), ("step-1", "c"));
+    assert!(told[1].3.contains("task a"), "{}", told[1].3);
+
+    // Replaying the whole stream (a retried invocation) files nothing twice.
+    let records = stream_records(&stack).await;
+    let shard = stack.shards.shards().await.unwrap().remove(0);
+    let again =
+        fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records, "arn")).await;
+    assert!(again.response.batch_item_failures.is_empty());
+    assert_eq!((again.stored, again.rejected), (0, 0));
+    drain(&stack, &stack.fanout(), 100).await;
+    assert_eq!(rejections(&stack, "acme").await.len(), 2);
+}
+
+/// A record DynamoDB refuses for its content (an item over 400 KB, written to the stream
+/// without ingest's limits) is isolated and set aside with `store_refused`; the events around
+/// it and other tenants' events in the same transaction are stored.
+pub async fn refused_record_is_set_aside(stack: Stack) {
+    let acme = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let zeta = tenant_with_key(&stack, "zeta", &[Scope::Ingest]).await;
+    ingest_ok(&stack, &acme, &json!({"id":"a-1","type":"x","task_id":"a"})).await;
+    let huge = json!({"id":"a-huge","type":"x","tenant_id":"acme","task_id":"a",
+        "time":"2026-11-22T10:00:00Z","data":"x".repeat(450 * 1024)});
+    let put = stack
+        .log
+        .put(&[LogRecord {
+            partition_key: "acme/a".into(),
+            data: huge.to_string().into_bytes(),
+        }])
+        .await
+        .unwrap();
+    assert!(matches!(put[0], burstline::log::PutResult::Accepted(_)));
+    ingest_ok(&stack, &acme, &json!({"id":"a-3","type":"x","task_id":"a"})).await;
+    ingest_ok(&stack, &zeta, &burst("z", 3)).await;
+    let stats = drain(&stack, &stack.fanout(), 100).await;
+    assert_eq!(
+        (stats.function_errors, stats.discarded),
+        (0, 0),
+        "{stats:?}"
+    );
+    let a = stored(&stack, &task("acme", "a")).await;
+    assert_eq!(ids_of(&a), ["a-1", "a-3"]);
+    assert!(is_dense(&a.iter().map(|e| e.seq).collect::<Vec<_>>()));
+    assert_eq!(stored(&stack, &task("zeta", "z")).await.len(), 3);
+    let told = rejections(&stack, "acme").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        (told[0].0.as_str(), told[0].1.as_str(), told[0].2.as_str()),
+        ("a-huge", "a", "store_refused")
+    );
+}
+
+/// A conflict on one task re-plans the tasks that shared its transaction; one whose plan is
+/// unchanged does not have its jobs enqueued again.
+pub async fn unchanged_plans_are_not_enqueued_again(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    subscribe(&stack, "acme", &["*"]).await;
+    ingest_ok(
+        &stack,
+        &key,
+        &json!({"id":"p-1","type":"x","task_id":"run-1"}),
+    )
+    .await;
+    drain(&stack, &stack.fanout(), 100).await;
+    drain_jobs(&stack).await;
+    // run-2 and run-1 share a transaction; run-1 resubmits p-1, so it conflicts.
+    ingest_ok(&stack, &key, &burst("run-2", 5)).await;
+    ingest_ok(
+        &stack,
+        &key,
+        &json!({"events":[
+        {"id":"p-1","type":"x","task_id":"run-1"},
+        {"id":"p-2","type":"x","task_id":"run-1"}]}),
+    )
+    .await;
+    let records = stream_records(&stack).await;
+    let shard = stack.shards.shards().await.unwrap().remove(0);
+    stack.requests.reset();
+    let out =
+        fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records[1..], "arn")).await;
+    assert_eq!((out.stored, out.duplicates), (6, 1), "{out:?}");
+    assert_eq!(
+        stack.requests.snapshot().get("dynamodb:TransactWriteItems"),
+        Some(&2),
+        "the conflict forced a second round"
+    );
+    let jobs = drain_jobs(&stack).await;
+    let refs = |t: &str| -> Vec<u64> {
+        jobs.iter()
+            .filter(|j| j.task_id.as_str() == t)
+            .flat_map(|j| j.events.iter().map(|r| r.seq.0))
+            .collect()
+    };
+    assert_eq!(refs("run-2"), [1, 2, 3, 4, 5], "run-2's jobs went out once");
+    assert_eq!(
+        stored(&stack, &task("acme", "run-1")).await.len(),
+        2,
+        "p-1 once, p-2"
+    );
 }

@@ -232,6 +232,7 @@ impl Stack {
             store: self.store.clone(),
             queue: self.queue.clone(),
             directory: Directory::new(self.subscriptions.clone(), Duration::from_secs(10)),
+            log: self.log.clone(),
         }
     }
 }

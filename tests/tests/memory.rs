@@ -45,6 +45,16 @@ async fn cross_tenant_is_refused() {
 }
 
 #[tokio::test]
+async fn reused_id_is_set_aside_without_blocking_the_shard() {
+    scenarios::reused_id_is_set_aside_without_blocking_the_shard(Stack::memory()).await;
+}
+
+#[tokio::test]
+async fn unchanged_plans_are_not_enqueued_again() {
+    scenarios::unchanged_plans_are_not_enqueued_again(Stack::memory()).await;
+}
+
+#[tokio::test]
 async fn burst_request_budget() {
     scenarios::burst_request_budget(Stack::memory()).await;
 }

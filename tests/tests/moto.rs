@@ -41,6 +41,22 @@ async fn cross_tenant_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_id_is_set_aside_without_blocking_the_shard() {
+    scenarios::reused_id_is_set_aside_without_blocking_the_shard(Stack::moto("reuse").await).await;
+}
+
+/// DynamoDB (moto) refuses an item over 400 KB: only that record is set aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_record_is_set_aside() {
+    scenarios::refused_record_is_set_aside(Stack::moto("refused").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_plans_are_not_enqueued_again() {
+    scenarios::unchanged_plans_are_not_enqueued_again(Stack::moto("replan").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_request_budget() {
     scenarios::burst_request_budget(Stack::moto("budget").await).await;
 }

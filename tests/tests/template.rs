@@ -430,6 +430,11 @@ fn dashboard_metrics(d: &serde_json::Value) -> BTreeSet<(Option<String>, String)
                     e.contains("{NS,function,"),
                     "{e}: searches its namespace by function"
                 );
+                let schema = e.split('{').nth(1).and_then(|rest| rest.split_once('}'));
+                assert!(
+                    schema.is_some_and(|(_, after)| after.starts_with(" MetricName=")),
+                    "{e}: one {{namespace,dimensions}} schema, then MetricName"
+                );
                 let function = quoted_after(e, "function").first().map(|f| (*f).to_owned());
                 for name in quoted_after(e, "MetricName") {
                     out.insert((function.clone(), name.to_owned()));

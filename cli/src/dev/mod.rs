@@ -246,6 +246,7 @@ fn fanout_deps(b: &Backends) -> Fanout {
         store: b.store.clone(),
         queue: b.queue.clone(),
         directory: Directory::new(b.subscriptions.clone(), SUBSCRIPTION_CACHE),
+        log: b.log.clone(),
     }
 }
 

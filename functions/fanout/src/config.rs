@@ -13,6 +13,8 @@ pub struct FanoutConfig {
     pub tenants_table: String,
     /// `DELIVERY_QUEUE_URL`: where webhook jobs go.
     pub delivery_queue_url: String,
+    /// `EVENT_STREAM_NAME`: the tenants' log, for `burstline.event.rejected` events.
+    pub stream_name: String,
     /// `RETENTION_DAYS` (default 7): stored events expire after this.
     pub retention_days: u32,
     /// `SUBSCRIPTION_CACHE_SECONDS` (default 10): how long a warm function reuses a tenant's
@@ -24,10 +26,11 @@ pub struct FanoutConfig {
 
 impl FanoutConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 6] = [
+    pub const VARS: [&'static str; 7] = [
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "DELIVERY_QUEUE_URL",
+        "EVENT_STREAM_NAME",
         "RETENTION_DAYS",
         "SUBSCRIPTION_CACHE_SECONDS",
         "METRICS_NAMESPACE",
@@ -39,6 +42,7 @@ impl FanoutConfig {
             events_table: required(env, "EVENTS_TABLE")?,
             tenants_table: required(env, "TENANTS_TABLE")?,
             delivery_queue_url: required(env, "DELIVERY_QUEUE_URL")?,
+            stream_name: required(env, "EVENT_STREAM_NAME")?,
             retention_days: parsed(env, "RETENTION_DAYS", 7)?,
             subscription_cache: Duration::from_secs(parsed(env, "SUBSCRIPTION_CACHE_SECONDS", 10)?),
             metrics_namespace: burstline::metrics::namespace(env)?,
@@ -56,10 +60,12 @@ mod tests {
             "EVENTS_TABLE" => Some("ev".to_owned()),
             "TENANTS_TABLE" => Some("tn".to_owned()),
             "DELIVERY_QUEUE_URL" => Some("http://q".to_owned()),
+            "EVENT_STREAM_NAME" => Some("events".to_owned()),
             _ => None,
         };
         let c = FanoutConfig::from_env(&env).unwrap();
         assert_eq!(c.retention_days, 7);
+        assert_eq!(c.stream_name, "events");
         assert_eq!(c.subscription_cache, Duration::from_secs(10));
         let err = FanoutConfig::from_env(&|_| None).unwrap_err().to_string();
         assert!(err.contains("EVENTS_TABLE"), "{err}");

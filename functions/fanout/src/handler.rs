@@ -1,17 +1,17 @@
 //! The fanout handler: decode → decide → act.
 
+use crate::claims;
 use crate::decode::decode;
 use crate::directory::Directory;
+use crate::round::{Learned, commit_round};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use burstline::Error;
-use burstline::ids::{EventId, TaskKey, TenantId};
-use burstline::job::jobs_for;
+use burstline::ids::{TaskKey, TenantId};
+use burstline::log::EventLog;
 use burstline::queue::DeliveryQueue;
-use burstline::sequence::{Incoming, TaskPlan, pack_transactions, plan_task};
+use burstline::sequence::Incoming;
 use burstline::store::EventStore;
 use burstline::subscription::Subscription;
-use chrono::Utc;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{info, instrument, warn};
@@ -28,6 +28,8 @@ pub struct Fanout {
     pub queue: Arc<dyn DeliveryQueue>,
     /// Tenants' subscriptions.
     pub directory: Directory,
+    /// The tenants' event log, for `burstline.event.rejected`.
+    pub log: Arc<dyn EventLog>,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -47,16 +49,26 @@ pub struct Outcome {
     pub duplicates: usize,
     /// Poison records skipped.
     pub poison: usize,
+    /// Records set aside (an id of another task, or refused by the store), each with its
+    /// `burstline.event.rejected` filed in the tenant's log.
+    pub rejected: usize,
     /// Tasks left for Lambda to retry.
     pub failed_tasks: usize,
 }
 
-/// One task's records in this batch, with the index of its first record in the batch.
-struct TaskWork {
-    key: TaskKey,
-    first_index: usize,
-    records: Vec<Incoming>,
-    subscriptions: Arc<Vec<Subscription>>,
+/// One task's records in this batch, in stream order, with their indices in the batch.
+#[derive(Debug)]
+pub struct TaskWork {
+    /// The task.
+    pub key: TaskKey,
+    /// Index of its first record in the batch: where Lambda retries it from.
+    pub first_index: usize,
+    /// Its records.
+    pub records: Vec<Incoming>,
+    /// Each record's index in the batch.
+    pub indices: Vec<usize>,
+    /// Its tenant's endpoints.
+    pub subscriptions: Arc<Vec<Subscription>>,
 }
 
 /// Handles one Kinesis batch.
@@ -65,10 +77,21 @@ struct TaskWork {
 /// - Every decodable record of a known tenant is stored exactly once with the next dense `seq`
 ///   of its task, in stream order, and a webhook job is enqueued for every matching enabled
 ///   endpoint **before** the commit that stores the event, so no crash can lose a job (a crash
-///   after enqueueing may duplicate one; deliver dedupes by `webhook-id`).
+///   after enqueueing may duplicate one; receivers dedupe by `webhook-id`). Within an
+///   invocation a task's jobs are enqueued again only when a re-plan changed them.
 /// - Records already applied (at or before the task head's Kinesis position) are skipped, and
-///   ids already stored in the tenant are skipped: redeliveries, retries from a failed record,
-///   bisected batches and producer resubmissions leave no duplicate and no gap.
+///   so is an id already used by the same task (stored, or earlier in the batch): redeliveries,
+///   retries from a failed record, bisected batches and producer resubmissions leave no
+///   duplicate and no gap.
+/// - Ids are decided per tenant across the whole batch ([`claims`]): an id stored for another
+///   task, or first sent in this batch for another task, makes the record an **id conflict**.
+///   Such records, and records DynamoDB refuses for a reason no retry cures (found by
+///   committing a refused transaction's tasks, then events, one by one), are **set aside**:
+///   not stored, never retried forever, and reported to the tenant as a
+///   `burstline.event.rejected` event in task `burstline.rejections` (its id derived from the
+///   record's shard and sequence number, filed before the commit that moves past the record).
+///   A record of `burstline.rejections` itself is only logged and counted. If filing fails,
+///   the task is reported as failed, so Lambda retries it.
 /// - Poison records (undecodable, or of an unknown tenant) are logged with their sequence
 ///   number, counted, and skipped: they never block the shard.
 /// - If a task cannot be committed (throttling, outage, persistent contention), the response
@@ -92,8 +115,83 @@ pub async fn process(deps: &Fanout, event: KinesisEvent) -> Outcome {
         .collect();
     let mut tasks = group_by_task(&event, &mut outcome);
     let mut failed: BTreeSet<usize> = BTreeSet::new();
+    route_tenants(deps, &mut tasks, &mut failed, &mut outcome).await;
 
-    // Tenants: unknown ones are poison; a lookup failure is retryable.
+    let mut batch: Vec<(usize, &Incoming)> = tasks
+        .iter()
+        .flat_map(|t| t.indices.iter().copied().zip(&t.records))
+        .collect();
+    batch.sort_by_key(|(i, _)| *i);
+    let batch: Vec<&Incoming> = batch.into_iter().map(|(_, r)| r).collect();
+
+    // Ids sent for several tasks: who holds them may depend on what is stored already. Their
+    // tasks wait for Lambda's retry if that cannot be learned, rather than guess.
+    let mut learned = Learned::default();
+    let unknown: HashSet<_> = learned
+        .learn_holders(deps, claims::contested(&batch))
+        .await
+        .into_iter()
+        .collect();
+    let mut pending: Vec<&TaskWork> = tasks.iter().collect();
+    pending.retain(|t| {
+        let blocked = t
+            .records
+            .iter()
+            .any(|r| unknown.contains(&(r.event.tenant_id.clone(), r.event.id.clone())));
+        if blocked {
+            failed.insert(t.first_index);
+        }
+        !blocked
+    });
+    for round in 0..MAX_COMMIT_ROUNDS {
+        if pending.is_empty() {
+            break;
+        }
+        let retry = commit_round(deps, &pending, &batch, &mut learned, &mut failed).await;
+        pending.retain(|t| retry.contains(&t.key));
+        if round + 1 == MAX_COMMIT_ROUNDS {
+            failed.extend(pending.iter().map(|t| t.first_index));
+        }
+    }
+
+    outcome.stored = learned.stored.values().sum();
+    outcome.rejected = learned.rejected.len();
+    // Whatever a finished task did not store or set aside was a replay or a duplicate id.
+    for t in tasks.iter().filter(|t| !failed.contains(&t.first_index)) {
+        let stored = learned.stored.get(&t.key).copied().unwrap_or(0);
+        let rejected = t
+            .records
+            .iter()
+            .filter(|r| learned.rejected.contains(&r.position))
+            .count();
+        outcome.duplicates += t.records.len().saturating_sub(stored + rejected);
+    }
+    outcome.failed_tasks = failed.len();
+    if let Some(&lowest) = failed.first() {
+        outcome
+            .response
+            .add_failure(sequence_numbers[lowest].clone());
+    }
+    info!(
+        stored = outcome.stored,
+        duplicates = outcome.duplicates,
+        poison = outcome.poison,
+        rejected = outcome.rejected,
+        failed_tasks = outcome.failed_tasks,
+        "batch processed"
+    );
+    crate::metrics::batch(&event, &outcome);
+    outcome
+}
+
+/// Attaches each tenant's subscriptions to its tasks. Tasks of unknown tenants are poison and
+/// dropped; a failed lookup drops its tenant's tasks into `failed`, for Lambda to retry.
+async fn route_tenants(
+    deps: &Fanout,
+    tasks: &mut Vec<TaskWork>,
+    failed: &mut BTreeSet<usize>,
+    outcome: &mut Outcome,
+) {
     let tenants: BTreeSet<TenantId> = tasks.iter().map(|t| t.key.tenant_id.clone()).collect();
     for tenant in tenants {
         match deps.directory.route(&tenant).await {
@@ -122,41 +220,6 @@ pub async fn process(deps: &Fanout, event: KinesisEvent) -> Outcome {
             }
         }
     }
-
-    let mut known_duplicates: HashMap<TenantId, HashSet<EventId>> = HashMap::new();
-    for round in 0..MAX_COMMIT_ROUNDS {
-        if tasks.is_empty() {
-            break;
-        }
-        let retry = commit_round(
-            deps,
-            &tasks,
-            &mut known_duplicates,
-            &mut failed,
-            &mut outcome,
-        )
-        .await;
-        tasks.retain(|t| retry.contains(&t.key));
-        if round + 1 == MAX_COMMIT_ROUNDS {
-            failed.extend(tasks.iter().map(|t| t.first_index));
-        }
-    }
-
-    outcome.failed_tasks = failed.len();
-    if let Some(&lowest) = failed.first() {
-        outcome
-            .response
-            .add_failure(sequence_numbers[lowest].clone());
-    }
-    info!(
-        stored = outcome.stored,
-        duplicates = outcome.duplicates,
-        poison = outcome.poison,
-        failed_tasks = outcome.failed_tasks,
-        "batch processed"
-    );
-    crate::metrics::batch(&event, &outcome);
-    outcome
 }
 
 /// Decodes the batch and groups records by task, keeping stream order within each task.
@@ -178,109 +241,13 @@ fn group_by_task(event: &KinesisEvent, outcome: &mut Outcome) -> Vec<TaskWork> {
                 key,
                 first_index: i,
                 records: Vec::new(),
+                indices: Vec::new(),
                 subscriptions: Arc::default(),
             });
             tasks.len() - 1
         });
         tasks[slot].records.push(incoming);
+        tasks[slot].indices.push(i);
     }
     tasks
-}
-
-/// Plans every task from fresh heads, enqueues the jobs, then commits. Returns the tasks that
-/// lost a conditional commit and should be re-planned; tasks that failed outright go to `failed`.
-async fn commit_round(
-    deps: &Fanout,
-    tasks: &[TaskWork],
-    known_duplicates: &mut HashMap<TenantId, HashSet<EventId>>,
-    failed: &mut BTreeSet<usize>,
-    outcome: &mut Outcome,
-) -> HashSet<TaskKey> {
-    let first_index: HashMap<&TaskKey, usize> =
-        tasks.iter().map(|t| (&t.key, t.first_index)).collect();
-    let fail_all =
-        |failed: &mut BTreeSet<usize>| failed.extend(tasks.iter().map(|t| t.first_index));
-    let keys: Vec<TaskKey> = tasks.iter().map(|t| t.key.clone()).collect();
-    let heads = match deps.store.heads(&keys).await {
-        Ok(h) => h,
-        Err(e) => {
-            warn!(error = %e, "reading task heads failed");
-            fail_all(failed);
-            return HashSet::new();
-        }
-    };
-    let empty = HashSet::new();
-    let now = Utc::now();
-    let planned: Vec<(TaskPlan, &TaskWork)> = tasks
-        .iter()
-        .filter_map(|t| {
-            let dups = known_duplicates.get(&t.key.tenant_id).unwrap_or(&empty);
-            plan_task(&t.key, heads.get(&t.key), &t.records, dups, now).map(|p| (p, t))
-        })
-        .collect();
-    let jobs: Vec<_> = planned
-        .iter()
-        .flat_map(|(p, t)| jobs_for(p, &t.subscriptions))
-        .collect();
-    if let Err(e) = deps.queue.enqueue(&jobs, std::time::Duration::ZERO).await {
-        warn!(error = %e, jobs = jobs.len(), "enqueueing webhook jobs failed");
-        fail_all(failed);
-        return HashSet::new();
-    }
-    let new_events: HashMap<TaskKey, usize> = planned
-        .iter()
-        .map(|(p, _)| (p.key.clone(), p.events.len()))
-        .collect();
-    let plans: Vec<TaskPlan> = planned.into_iter().map(|(p, _)| p).collect();
-    let mut stopped: HashSet<TaskKey> = HashSet::new();
-    let mut retry: HashSet<TaskKey> = HashSet::new();
-    for tx in pack_transactions(plans) {
-        // A task whose earlier chunk did not land must not commit later ones.
-        let chunks: Vec<_> = tx
-            .into_iter()
-            .filter(|c| !stopped.contains(&c.key))
-            .collect();
-        if chunks.is_empty() {
-            continue;
-        }
-        match deps.store.commit(&chunks).await {
-            Ok(()) => {
-                for c in &chunks {
-                    outcome.stored += c.events.len();
-                }
-            }
-            Err(Error::CommitConflict {
-                duplicates,
-                moved_heads,
-            }) => {
-                warn!(
-                    duplicates = duplicates.len(),
-                    moved_heads = moved_heads.len(),
-                    "commit conflict; re-planning"
-                );
-                for (tenant, id) in duplicates {
-                    known_duplicates.entry(tenant).or_default().insert(id);
-                }
-                for c in &chunks {
-                    stopped.insert(c.key.clone());
-                    retry.insert(c.key.clone());
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, tasks = chunks.len(), "commit failed");
-                for c in &chunks {
-                    stopped.insert(c.key.clone());
-                    if let Some(&i) = first_index.get(&c.key) {
-                        failed.insert(i);
-                    }
-                }
-            }
-        }
-    }
-    // Whatever a committed task did not newly store was a replay or a duplicate id.
-    for t in tasks.iter().filter(|t| !stopped.contains(&t.key)) {
-        let stored = new_events.get(&t.key).copied().unwrap_or(0);
-        outcome.duplicates += t.records.len() - stored;
-    }
-    retry
 }

@@ -2,16 +2,22 @@
 //! plus the on-failure destination of its event source.
 
 use burstline::iam::Grant;
+use burstline::log::kinesis::KinesisLog;
 use burstline::queue::sqs::SqsQueue;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 
-/// What fanout calls: `EventStore::heads` and `::commit`, `SubscriptionStore::subscriptions`,
-/// and `DeliveryQueue::enqueue`. Reading the stream is the event source mapping's.
+/// What fanout calls: `EventStore::heads`, `::commit` and `::find_event` (whose task holds an
+/// id), `SubscriptionStore::subscriptions`, `DeliveryQueue::enqueue`, and `EventLog::put` for
+/// `burstline.event.rejected`. Reading the stream is the event source mapping's.
 pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "EVENTS_TABLE",
-        methods: &[DynamoStore::HEADS, DynamoStore::COMMIT],
+        methods: &[
+            DynamoStore::HEADS,
+            DynamoStore::COMMIT,
+            DynamoStore::FIND_EVENT,
+        ],
     },
     Grant {
         resource: "TENANTS_TABLE",
@@ -20,5 +26,9 @@ pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "DELIVERY_QUEUE_URL",
         methods: &[SqsQueue::ENQUEUE],
+    },
+    Grant {
+        resource: "EVENT_STREAM_NAME",
+        methods: &[KinesisLog::PUT],
     },
 ];

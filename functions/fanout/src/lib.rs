@@ -7,16 +7,24 @@
 //! - [`decode`]: Kinesis record → [`burstline::sequence::Incoming`], or a poison verdict.
 //! - [`directory`]: per-tenant subscriptions with a short cache for warm invocations.
 //! - [`metrics`]: the metrics it emits (EMF on Lambda).
-//! - [`handler`]: [`handle`], the batch contract, and the decide/act loop.
+//! - [`claims`]: who owns an event id, decided per tenant across the batch (pure).
+//! - [`rejection`]: records set aside and the `burstline.event.rejected` events filed for them.
+//! - [`enqueued`]: the jobs an invocation has enqueued, so a re-plan does not repeat them.
+//! - [`handler`]: [`handle`], the batch contract; [`round`]: one plan → file → enqueue →
+//!   commit round.
 //! - [`error`]: the crate's error type, [`FanoutError`].
 
+pub mod claims;
 pub mod config;
 pub mod decode;
 pub mod directory;
+pub mod enqueued;
 pub mod error;
 pub mod handler;
 pub mod iam;
 pub mod metrics;
+pub mod rejection;
+pub mod round;
 
 pub use config::FanoutConfig;
 pub use error::FanoutError;

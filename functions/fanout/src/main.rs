@@ -1,5 +1,6 @@
 //! fanout Lambda: Kinesis event source → [`fanout::handle`].
 
+use burstline::log::kinesis::KinesisLog;
 use burstline::queue::sqs::SqsQueue;
 use burstline::requests::RequestCounter;
 use burstline::store::dynamodb::DynamoStore;
@@ -31,9 +32,18 @@ async fn main() -> Result<(), Error> {
             requests.clone(),
         )),
         directory: Directory::new(
-            Arc::new(DynamoTenants::new(ddb, &config.tenants_table, requests)),
+            Arc::new(DynamoTenants::new(
+                ddb,
+                &config.tenants_table,
+                requests.clone(),
+            )),
             config.subscription_cache,
         ),
+        log: Arc::new(KinesisLog::new(
+            aws_sdk_kinesis::Client::new(&aws),
+            &config.stream_name,
+            requests,
+        )),
     };
     run(service_fn(async |event: LambdaEvent<_>| {
         let response = fanout::handle(&deps, event.payload).await;

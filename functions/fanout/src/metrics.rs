@@ -6,6 +6,7 @@
 //! | `EventsStored` | Count | events newly stored with their `seq` |
 //! | `DuplicatesSkipped` | Count | records already applied (replays) or with an id already stored |
 //! | `PoisonRecords` | Count | records skipped as undecodable or of an unknown tenant |
+//! | `EventsSetAside` | Count | records set aside (an id of another task, or refused by the store), each with a `burstline.event.rejected` in its tenant's log |
 //! | `FanoutBatchSize` | Count | records per invocation (one value per batch) |
 //! | `FanoutLag` | Milliseconds | ingest → commit: from the oldest record's Kinesis arrival to the end of the batch that stored it (one value per batch that stored events; good to about a second, as `aws_lambda_events` reads the arrival's fraction loosely) |
 
@@ -22,6 +23,8 @@ pub const EVENTS_STORED: &str = "EventsStored";
 pub const DUPLICATES_SKIPPED: &str = "DuplicatesSkipped";
 /// Poison records skipped.
 pub const POISON_RECORDS: &str = "PoisonRecords";
+/// Records set aside with `burstline.event.rejected`.
+pub const EVENTS_SET_ASIDE: &str = "EventsSetAside";
 /// Records per batch.
 pub const BATCH_SIZE: &str = "FanoutBatchSize";
 /// Ingest → commit.
@@ -31,6 +34,7 @@ pub const NAMES: &[&str] = &[
     EVENTS_STORED,
     DUPLICATES_SKIPPED,
     POISON_RECORDS,
+    EVENTS_SET_ASIDE,
     BATCH_SIZE,
     LAG,
 ];
@@ -44,6 +48,7 @@ pub fn describe() {
         "replayed or duplicate records"
     );
     describe_counter!(POISON_RECORDS, Unit::Count, "poison records skipped");
+    describe_counter!(EVENTS_SET_ASIDE, Unit::Count, "records set aside");
     describe_histogram!(BATCH_SIZE, Unit::Count, "records per invocation");
     describe_histogram!(LAG, Unit::Milliseconds, "Kinesis arrival to commit");
 }
@@ -53,6 +58,7 @@ pub fn batch(event: &KinesisEvent, outcome: &Outcome) {
     counter!(EVENTS_STORED, FUNCTION => NAME).increment(outcome.stored as u64);
     counter!(DUPLICATES_SKIPPED, FUNCTION => NAME).increment(outcome.duplicates as u64);
     counter!(POISON_RECORDS, FUNCTION => NAME).increment(outcome.poison as u64);
+    counter!(EVENTS_SET_ASIDE, FUNCTION => NAME).increment(outcome.rejected as u64);
     observe(
         histogram!(BATCH_SIZE, FUNCTION => NAME),
         event.records.len() as f64,

@@ -1,5 +1,6 @@
 //! [`EventLog`] and [`ShardReader`] on Amazon Kinesis Data Streams.
 
+use super::limits::MAX_RECORDS_PER_READ;
 use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
@@ -130,7 +131,7 @@ impl ShardReader for KinesisLog {
             .client
             .get_records()
             .shard_iterator(iterator)
-            .limit(i32::try_from(limit.clamp(1, 10_000)).unwrap_or(10_000))
+            .limit(i32::try_from(limit.clamp(1, MAX_RECORDS_PER_READ)).unwrap_or(1))
             .send()
             .await
             .map_err(|e| sdk_error("GetRecords", e))?;

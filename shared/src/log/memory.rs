@@ -1,5 +1,8 @@
 //! In-memory [`EventLog`] and [`ShardReader`]: one shard, for unit tests and `burstline dev`.
+//! It refuses the requests Kinesis refuses ([`put_refusal`]) and reads at most what one
+//! `GetRecords` returns, so code that works here does not break on Kinesis for those reasons.
 
+use super::limits::{MAX_RECORDS_PER_READ, put_refusal};
 use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord};
 use crate::error::{Error, Result};
 use crate::head::{StreamPosition, compare_sequence_numbers};
@@ -80,6 +83,12 @@ fn poisoned() -> Error {
 impl EventLog for MemoryLog {
     async fn put(&self, records: &[LogRecord]) -> Result<Vec<PutResult>> {
         self.requests.record("kinesis:PutRecords");
+        if let Some(reason) = put_refusal(records) {
+            return Err(Error::Refused {
+                operation: "PutRecords",
+                reason,
+            });
+        }
         let mut inner = self.inner.lock().map_err(|_| poisoned())?;
         let call = inner.puts;
         inner.puts += 1;
@@ -128,7 +137,7 @@ impl ShardReader for MemoryLog {
             .filter(|r| {
                 after.is_none_or(|a| compare_sequence_numbers(&r.sequence_number, a).is_gt())
             })
-            .take(limit)
+            .take(limit.clamp(1, MAX_RECORDS_PER_READ))
             .cloned()
             .collect())
     }

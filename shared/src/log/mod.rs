@@ -1,6 +1,7 @@
 //! The event log port: Kinesis, written by ingest and read by the event-source mapping.
 
 pub mod kinesis;
+pub mod limits;
 pub mod memory;
 
 use crate::error::Result;
@@ -8,12 +9,7 @@ use crate::head::StreamPosition;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-/// Kinesis `PutRecords` takes at most 500 records…
-pub const MAX_RECORDS_PER_PUT: usize = 500;
-/// …and 5 MiB including partition keys.
-pub const MAX_BYTES_PER_PUT: usize = 5 * 1024 * 1024;
-/// A single record's data plus key may not exceed 1 MiB.
-pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+pub use limits::{MAX_BYTES_PER_PUT, MAX_RECORD_BYTES, MAX_RECORDS_PER_PUT};
 
 /// A record to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +21,8 @@ pub struct LogRecord {
 }
 
 impl LogRecord {
-    fn size(&self) -> usize {
+    /// Bytes Kinesis counts against its limits: data plus partition key.
+    pub fn size(&self) -> usize {
         self.partition_key.len() + self.data.len()
     }
 }
@@ -47,7 +44,9 @@ pub enum PutResult {
 pub trait EventLog: Send + Sync {
     /// Appends `records` (at most [`MAX_RECORDS_PER_PUT`] and [`MAX_BYTES_PER_PUT`]) with one
     /// request. Returns one result per record, in order. An `Err` means the request as a whole
-    /// failed and nothing is known to be written.
+    /// failed and nothing is known to be written; a request Kinesis would refuse
+    /// ([`limits::put_refusal`]: too many records or bytes, a record over 1 MiB, a partition key
+    /// over 256 characters) fails with [`crate::Error::Refused`] on every adapter.
     async fn put(&self, records: &[LogRecord]) -> Result<Vec<PutResult>>;
 }
 

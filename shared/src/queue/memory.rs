@@ -1,11 +1,14 @@
 //! In-memory [`DeliveryQueue`] and [`QueueReader`] with SQS's visibility-timeout semantics.
+//! Each `SendMessageBatch` it stands in for is refused exactly when SQS would refuse it
+//! ([`send_refusal`]): too many entries, a message over the queue's size limit, a delay over
+//! 15 minutes.
 
+use super::limits::send_refusal;
 use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::job::{DeadLetter, DeliveryJob, pack_messages};
 use crate::requests::RequestCounter;
-use crate::schedule::MAX_SQS_DELAY;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
@@ -147,10 +150,18 @@ impl MemoryQueue {
 }
 
 impl MemoryQueue {
-    /// Appends bodies, visible after `delay`, counting requests like SQS batches.
+    /// Appends bodies, visible after `delay` (whole seconds, like `DelaySeconds`), one
+    /// `SendMessageBatch` per [`send_batches`] range; a batch SQS would refuse is refused.
     fn send_all(&self, bodies: &[String], delay: Duration) -> Result<()> {
+        let delay = Duration::from_secs(delay.as_secs());
         for range in send_batches(bodies) {
             self.requests.record("sqs:SendMessageBatch");
+            if let Some(reason) = send_refusal(&bodies[range.clone()], delay) {
+                return Err(Error::Refused {
+                    operation: "SendMessageBatch",
+                    reason,
+                });
+            }
             let mut inner = self.lock()?;
             for body in &bodies[range] {
                 inner.next_id += 1;
@@ -158,7 +169,7 @@ impl MemoryQueue {
                 inner.messages.push(Message {
                     id,
                     body: body.clone(),
-                    visible_at: self.later(delay.min(MAX_SQS_DELAY)),
+                    visible_at: self.later(delay),
                     receive_count: 0,
                     receipt: None,
                 });
@@ -237,6 +248,9 @@ impl QueueReader for MemoryQueue {
     }
 
     async fn release(&self, receipt_handles: &[String]) -> Result<()> {
+        for _ in receipt_handles.chunks(10) {
+            self.requests.record("sqs:ChangeMessageVisibilityBatch");
+        }
         let now = self.clock.now();
         let mut inner = self.lock()?;
         for m in inner.messages.iter_mut() {

@@ -1,5 +1,6 @@
 //! The delivery queue port: webhook jobs in SQS, enqueued by fanout, consumed by deliver.
 
+pub mod limits;
 pub mod memory;
 pub mod sqs;
 
@@ -8,10 +9,7 @@ use crate::job::{DeadLetter, DeliveryJob};
 use async_trait::async_trait;
 use std::time::Duration;
 
-/// `SendMessageBatch` takes at most 10 entries…
-pub const MAX_MESSAGES_PER_SEND: usize = 10;
-/// …totalling at most 256 KiB.
-pub const MAX_BYTES_PER_SEND: usize = 256 * 1024;
+pub use limits::{MAX_BYTES_PER_SEND, MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_SEND, send_batches};
 
 /// Enqueuing jobs.
 #[async_trait]
@@ -21,8 +19,11 @@ pub trait DeliveryQueue: Send + Sync {
     /// are retried; `Ok` means every job is in the queue. On `Err` some may be, so callers
     /// retry the whole call (deliver dedupes by `webhook-id`).
     ///
-    /// The messages become visible after `delay` (at most 15 minutes; longer waits are chained
-    /// with [`DeliveryJob::not_before`]).
+    /// The messages become visible after `delay`, in whole seconds. SQS allows at most 15
+    /// minutes; a longer `delay` is refused ([`crate::Error::Refused`], nothing sent), so callers
+    /// chain longer waits with [`DeliveryJob::not_before`] and [`crate::schedule::sqs_delay`].
+    /// A message over the queue's size limit ([`MAX_MESSAGE_BYTES`]) is refused likewise, on
+    /// every adapter; messages before it in the same call may have been sent.
     async fn enqueue(&self, jobs: &[DeliveryJob], delay: Duration) -> Result<()>;
 }
 
@@ -68,36 +69,5 @@ impl<T: QueueReader + ?Sized> QueueReader for std::sync::Arc<T> {
     }
     async fn release(&self, receipt_handles: &[String]) -> Result<()> {
         (**self).release(receipt_handles).await
-    }
-}
-
-/// Splits message bodies into index ranges that each fit one `SendMessageBatch`.
-pub fn send_batches(bodies: &[String]) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, b) in bodies.iter().enumerate() {
-        if i > start && (i - start == MAX_MESSAGES_PER_SEND || bytes + b.len() > MAX_BYTES_PER_SEND)
-        {
-            out.push(start..i);
-            (start, bytes) = (i, 0);
-        }
-        bytes += b.len();
-    }
-    if start < bodies.len() {
-        out.push(start..bodies.len());
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_of_ten_within_the_byte_limit() {
-        let small: Vec<String> = (0..25).map(|_| "x".repeat(100)).collect();
-        assert_eq!(send_batches(&small), vec![0..10, 10..20, 20..25]);
-        let big: Vec<String> = (0..4).map(|_| "x".repeat(100 * 1024)).collect();
-        assert_eq!(send_batches(&big), vec![0..2, 2..4]);
     }
 }

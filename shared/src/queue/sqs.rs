@@ -46,14 +46,17 @@ impl SqsQueue {
         }
     }
 
-    /// Sends one batch; returns the indexes (into `bodies`) that SQS rejected.
+    /// Sends one batch; returns the indexes (into `bodies`) that SQS rejected for a reason of
+    /// its own. An entry rejected for the sender's fault (a message too large, a delay over
+    /// 900 s) is a refusal: no resend can cure it.
     async fn send_batch(
         &self,
         bodies: &[String],
         indexes: &[usize],
         delay: Duration,
     ) -> Result<Vec<usize>> {
-        let delay_seconds = i32::try_from(delay.as_secs().min(900)).unwrap_or(900);
+        // Not clamped: SQS refuses a delay over 900 s, and so does the in-memory queue.
+        let delay_seconds = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
         let entries = indexes
             .iter()
             .map(|&i| {
@@ -74,6 +77,17 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| sdk_error("SendMessageBatch", e))?;
+        if let Some(f) = out.failed().iter().find(|f| f.sender_fault()) {
+            return Err(Error::Refused {
+                operation: "SendMessageBatch",
+                reason: format!(
+                    "entry {}: {}: {}",
+                    f.id(),
+                    f.code(),
+                    f.message().unwrap_or_default()
+                ),
+            });
+        }
         out.failed()
             .iter()
             .map(|f| {

@@ -8,8 +8,9 @@
 //!
 //! Ids cannot contain `#`, so keys never collide across tenants or kinds.
 
+use super::limits::{Action, total_refusal};
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
-use crate::attrs::{Item, get_n, get_opt_n, get_opt_s, get_s, get_time, n, parse, s};
+use crate::attrs::{Item, get_n, get_opt_n, get_opt_s, get_s, get_time, item_size, n, parse, s};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::event::{Envelope, EventType, format_time};
@@ -17,11 +18,12 @@ use crate::head::{StreamPosition, TaskHead, TaskStatus};
 use crate::iam::Actions;
 use crate::ids::{EventId, Seq, TaskId, TaskKey, TenantId};
 use crate::requests::RequestCounter;
-use crate::sequence::CommitChunk;
+use crate::sequence::{CommitChunk, client_request_token};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
 use std::collections::HashMap;
 
@@ -210,21 +212,149 @@ fn marker_item(e: &Envelope, expires_at: i64) -> Item {
     .collect()
 }
 
-fn put(
-    table: &str,
-    item: Item,
-    condition: Option<(&str, Option<(&str, String)>)>,
-) -> Result<TransactWriteItem> {
+fn put(table: &str, item: Item, condition: Option<Condition>) -> Result<TransactWriteItem> {
     let mut p = Put::builder().table_name(table).set_item(Some(item));
-    if let Some((expr, value)) = condition {
-        p = p.condition_expression(expr);
-        if let Some((name, v)) = value {
-            p = p.expression_attribute_values(name, n(v));
+    match condition {
+        None => {}
+        Some(Condition::Absent) => p = p.condition_expression("attribute_not_exists(pk)"),
+        Some(Condition::Version(v)) => {
+            p = p
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v));
         }
     }
     Ok(TransactWriteItem::builder()
         .put(p.build().map_err(|e| Error::Internal(e.to_string()))?)
         .build())
+}
+
+/// What a transaction's Put requires of the stored item.
+enum Condition {
+    /// It must not exist.
+    Absent,
+    /// Its `version` must be this.
+    Version(u64),
+}
+
+/// One Put of a commit: the item, what it requires, and what it guards.
+struct Write {
+    item: Item,
+    condition: Option<Condition>,
+    role: Role,
+}
+
+/// The Puts [`EventStore::commit`] sends for `chunks`, in order: per chunk its head, then an
+/// event and its id marker per event.
+fn commit_writes(chunks: &[CommitChunk], expires_at: i64) -> Result<Vec<Write>> {
+    let mut writes = Vec::new();
+    for c in chunks {
+        writes.push(Write {
+            item: head_item(&c.head, expires_at),
+            condition: Some(match &c.base {
+                None => Condition::Absent,
+                Some(base) => Condition::Version(base.version),
+            }),
+            role: Role::Head(c.key.clone()),
+        });
+        for e in &c.events {
+            writes.push(Write {
+                item: event_item(e, expires_at)?,
+                condition: None,
+                role: Role::Event,
+            });
+            writes.push(Write {
+                item: marker_item(e, expires_at),
+                condition: Some(Condition::Absent),
+                role: Role::Marker(e.tenant_id.clone(), e.id.clone()),
+            });
+        }
+    }
+    Ok(writes)
+}
+
+fn action(item: &Item) -> Action {
+    let key = |name| match item.get(name) {
+        Some(AttributeValue::S(v) | AttributeValue::N(v)) => v.clone(),
+        _ => String::new(),
+    };
+    Action {
+        key: format!("{}/{}", key("pk"), key("sk")),
+        bytes: item_size(item),
+    }
+}
+
+/// The transaction [`EventStore::commit`] sends for `chunks`, as the key and size of every
+/// item it writes. The in-memory store checks its commits on this same shape, so both refuse
+/// exactly the transactions DynamoDB refuses.
+pub(crate) fn commit_shape(chunks: &[CommitChunk]) -> Result<Vec<Action>> {
+    // Any expiry of today's width: sizes depend on its digits only.
+    let expires_at = Utc::now().timestamp();
+    Ok(commit_writes(chunks, expires_at)?
+        .iter()
+        .map(|w| action(&w.item))
+        .collect())
+}
+
+/// What a failed `TransactWriteItems` means for the caller.
+#[derive(Debug, PartialEq, Eq)]
+enum CommitFailure {
+    /// Cancelled by these actions' conditions (indices into the transaction): a conflict.
+    Conflict(Vec<usize>),
+    /// The service did not say which condition failed (some emulators omit cancellation
+    /// reasons), or the token was already used by a transaction with other content
+    /// (`IdempotentParameterMismatch`, e.g. one that landed before this re-plan): read the
+    /// heads and markers back to learn what conflicts.
+    ReadBack,
+    /// Refused for its content (`ValidationException`: one item twice, an item over 400 KB, a
+    /// transaction over 4 MB or 100 actions; or cancelled with `ValidationError`): the same
+    /// request is refused every time.
+    Refused,
+    /// Cancelled by a concurrent transaction or throttling, or the same token is still in
+    /// progress: trying again may succeed.
+    Transient,
+    /// Anything else keeps the SDK error's own classification.
+    Other,
+}
+
+/// Classifies a failed commit from the service error code and the cancellation reasons'
+/// codes (one per action, `None` or `"None"` for actions that were fine). Pure.
+fn classify_commit_failure(code: Option<&str>, reasons: &[Option<&str>]) -> CommitFailure {
+    let has = |wanted: &[&str]| reasons.iter().flatten().any(|r| wanted.contains(r));
+    match code {
+        Some("TransactionCanceledException") => {
+            let conditional: Vec<usize> = reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| **r == Some("ConditionalCheckFailed"))
+                .map(|(i, _)| i)
+                .collect();
+            if !conditional.is_empty() {
+                CommitFailure::Conflict(conditional)
+            } else if reasons.is_empty() {
+                CommitFailure::ReadBack
+            } else if has(&["ValidationError", "ItemCollectionSizeLimitExceeded"]) {
+                CommitFailure::Refused
+            } else {
+                CommitFailure::Transient
+            }
+        }
+        Some("IdempotentParameterMismatchException" | "IdempotentParameterMismatch") => {
+            CommitFailure::ReadBack
+        }
+        Some("ValidationException") => CommitFailure::Refused,
+        Some("TransactionInProgressException") => CommitFailure::Transient,
+        _ => CommitFailure::Other,
+    }
+}
+
+/// Rebuilds an [`Error::Aws`] as another variant, keeping its operation and message.
+fn reclassify(error: Error, to: impl FnOnce(&'static str, String) -> Error) -> Error {
+    match error {
+        Error::Aws {
+            operation, message, ..
+        } => to(operation, message),
+        other => other,
+    }
 }
 
 #[async_trait]
@@ -277,76 +407,73 @@ impl EventStore for DynamoStore {
     }
 
     async fn commit(&self, chunks: &[CommitChunk]) -> Result<()> {
-        let expires_at = self.expires_at();
-        let mut actions = Vec::new();
-        let mut roles = Vec::new();
-        for c in chunks {
-            let condition = match &c.base {
-                None => ("attribute_not_exists(pk)", None),
-                Some(base) => ("version = :v", Some((":v", base.version.to_string()))),
-            };
-            actions.push(put(
-                &self.table,
-                head_item(&c.head, expires_at),
-                Some(condition),
-            )?);
-            roles.push(Role::Head(c.key.clone()));
-            for e in &c.events {
-                actions.push(put(&self.table, event_item(e, expires_at)?, None)?);
-                roles.push(Role::Event);
-                let not_exists = ("attribute_not_exists(pk)", None);
-                actions.push(put(
-                    &self.table,
-                    marker_item(e, expires_at),
-                    Some(not_exists),
-                )?);
-                roles.push(Role::Marker(e.tenant_id.clone(), e.id.clone()));
-            }
+        let writes = commit_writes(chunks, self.expires_at())?;
+        // DynamoDB enforces every limit itself (and moto all but this one); checking the total
+        // here as well refuses an oversized commit the same way wherever it runs.
+        let shape: Vec<Action> = writes.iter().map(|w| action(&w.item)).collect();
+        if let Some(reason) = total_refusal(&shape) {
+            return Err(Error::Refused {
+                operation: "TransactWriteItems",
+                reason,
+            });
+        }
+        let mut actions = Vec::with_capacity(writes.len());
+        let mut roles = Vec::with_capacity(writes.len());
+        for w in writes {
+            actions.push(put(&self.table, w.item, w.condition)?);
+            roles.push(w.role);
         }
         self.requests.record("dynamodb:TransactWriteItems");
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(actions))
+            .client_request_token(client_request_token(chunks))
             .send()
             .await;
         let err = match result {
             Ok(_) => return Ok(()),
             Err(err) => err,
         };
-        let reasons = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
-                tc.cancellation_reasons().to_vec()
-            }
-            _ => return Err(sdk_error("TransactWriteItems", err)),
+        let reasons: Vec<Option<String>> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(tc)) => tc
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
         };
-        let conditional: Vec<usize> = reasons
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect();
-        if conditional.is_empty() {
-            // Cancelled for another reason (conflicting transaction, throttling) — unless the
-            // service gave no reasons at all, in which case read the conflicts back.
-            if reasons.is_empty() {
-                return Err(self.find_conflicts(chunks).await?);
+        let codes: Vec<Option<&str>> = reasons.iter().map(Option::as_deref).collect();
+        let code = err.code().map(str::to_owned);
+        let error = sdk_error("TransactWriteItems", err);
+        match classify_commit_failure(code.as_deref(), &codes) {
+            CommitFailure::Conflict(conditional) => {
+                let mut duplicates = Vec::new();
+                let mut moved_heads = Vec::new();
+                for i in conditional {
+                    match roles.get(i) {
+                        Some(Role::Head(key)) => moved_heads.push(key.clone()),
+                        Some(Role::Marker(t, id)) => duplicates.push((t.clone(), id.clone())),
+                        Some(Role::Event) | None => {}
+                    }
+                }
+                Err(Error::CommitConflict {
+                    duplicates,
+                    moved_heads,
+                })
             }
-            return Err(sdk_error("TransactWriteItems", err));
+            CommitFailure::ReadBack => Err(self.find_conflicts(chunks).await?),
+            CommitFailure::Refused => Err(reclassify(error, |operation, message| Error::Refused {
+                operation,
+                reason: message,
+            })),
+            CommitFailure::Transient => Err(reclassify(error, |operation, message| Error::Aws {
+                operation,
+                message,
+                retryable: true,
+            })),
+            CommitFailure::Other => Err(error),
         }
-        let mut duplicates = Vec::new();
-        let mut moved_heads = Vec::new();
-        for i in conditional {
-            match roles.get(i) {
-                Some(Role::Head(key)) => moved_heads.push(key.clone()),
-                Some(Role::Marker(t, id)) => duplicates.push((t.clone(), id.clone())),
-                Some(Role::Event) | None => {}
-            }
-        }
-        Err(Error::CommitConflict {
-            duplicates,
-            moved_heads,
-        })
     }
 
     async fn head(&self, key: &TaskKey) -> Result<Option<TaskHead>> {
@@ -395,5 +522,74 @@ impl EventStore for DynamoStore {
             parse("task_id", get_s(&item, "task_id")?)?,
             Seq(get_n(&item, "seq")?),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_failures_are_classified_by_code_and_reasons() {
+        let cancelled = Some("TransactionCanceledException");
+        assert_eq!(
+            classify_commit_failure(
+                cancelled,
+                &[Some("None"), Some("ConditionalCheckFailed"), None]
+            ),
+            CommitFailure::Conflict(vec![1])
+        );
+        assert_eq!(
+            classify_commit_failure(cancelled, &[]),
+            CommitFailure::ReadBack
+        );
+        assert_eq!(
+            classify_commit_failure(cancelled, &[Some("None"), Some("ValidationError")]),
+            CommitFailure::Refused
+        );
+        assert_eq!(
+            classify_commit_failure(cancelled, &[Some("TransactionConflict"), Some("None")]),
+            CommitFailure::Transient
+        );
+        assert_eq!(
+            classify_commit_failure(cancelled, &[Some("ThrottlingError")]),
+            CommitFailure::Transient
+        );
+        // One item twice, too many actions, an item too large: refused before any condition.
+        assert_eq!(
+            classify_commit_failure(Some("ValidationException"), &[]),
+            CommitFailure::Refused
+        );
+        assert_eq!(
+            classify_commit_failure(Some("IdempotentParameterMismatchException"), &[]),
+            CommitFailure::ReadBack
+        );
+        assert_eq!(
+            classify_commit_failure(Some("TransactionInProgressException"), &[]),
+            CommitFailure::Transient
+        );
+        assert_eq!(
+            classify_commit_failure(Some("ResourceNotFoundException"), &[]),
+            CommitFailure::Other
+        );
+        assert_eq!(classify_commit_failure(None, &[]), CommitFailure::Other);
+    }
+
+    #[test]
+    fn reclassifying_keeps_operation_and_message() {
+        let aws = Error::Aws {
+            operation: "TransactWriteItems",
+            message: "ValidationException: one item twice".into(),
+            retryable: false,
+        };
+        let refused = reclassify(aws, |operation, message| Error::Refused {
+            operation,
+            reason: message,
+        });
+        assert_eq!(
+            refused.to_string(),
+            "TransactWriteItems refused: ValidationException: one item twice"
+        );
+        assert!(!refused.is_retryable());
     }
 }

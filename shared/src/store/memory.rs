@@ -1,5 +1,9 @@
-//! In-memory [`EventStore`] with the same conditional semantics as the DynamoDB adapter.
+//! In-memory [`EventStore`] with the same conditional semantics as the DynamoDB adapter, and
+//! the same refusals: a commit DynamoDB would refuse ([`transaction_refusal`], counted on the
+//! items the DynamoDB adapter would write) is refused here too.
 
+use super::dynamodb::commit_shape;
+use super::limits::transaction_refusal;
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
 use crate::error::{Error, Result};
 use crate::event::Envelope;
@@ -56,6 +60,12 @@ impl EventStore for MemoryStore {
 
     async fn commit(&self, chunks: &[CommitChunk]) -> Result<()> {
         self.requests.record("dynamodb:TransactWriteItems");
+        if let Some(reason) = transaction_refusal(&commit_shape(chunks)?) {
+            return Err(Error::Refused {
+                operation: "TransactWriteItems",
+                reason,
+            });
+        }
         let mut inner = self.lock()?;
         let mut duplicates = Vec::new();
         let mut moved_heads = Vec::new();
@@ -122,5 +132,46 @@ impl EventStore for MemoryStore {
             .markers
             .get(&(tenant.clone(), id.clone()))
             .cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::NewEvent;
+    use crate::head::StreamPosition;
+    use crate::sequence::{Incoming, pack_transactions, plan_task};
+
+    fn plan(task: &str, id: &str) -> crate::sequence::TaskPlan {
+        let key = TaskKey::new("acme".parse().unwrap(), task.parse().unwrap());
+        let rec = Incoming {
+            position: StreamPosition::new("s0", "1"),
+            event: NewEvent {
+                id: id.parse().unwrap(),
+                event_type: "x".parse().unwrap(),
+                tenant_id: key.tenant_id.clone(),
+                task_id: key.task_id.clone(),
+                time: chrono::Utc::now(),
+                data: serde_json::Value::Null,
+            },
+        };
+        plan_task(&key, None, &[rec], &Default::default(), chrono::Utc::now()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_transaction_writing_one_item_twice_is_refused_like_dynamodb() {
+        let store = MemoryStore::default();
+        // Two tasks claiming one new id: two Puts on the same id marker.
+        let txs = pack_transactions(vec![plan("a", "step-1"), plan("b", "step-1")]);
+        assert_eq!(txs.len(), 1);
+        let err = store.commit(&txs[0]).await.unwrap_err();
+        assert!(matches!(err, Error::Refused { .. }), "{err}");
+        assert!(!err.is_retryable());
+        assert!(
+            store.head(&txs[0][0].key).await.unwrap().is_none(),
+            "nothing written"
+        );
+        // Each alone is fine.
+        store.commit(&txs[0][..1]).await.unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //! See `docs/architecture.md` for the DynamoDB data model.
 
 pub mod dynamodb;
+pub mod limits;
 pub mod memory;
 
 use crate::error::Result;
@@ -12,8 +13,7 @@ use crate::sequence::CommitChunk;
 use async_trait::async_trait;
 use std::collections::HashMap;
 
-/// `BatchGetItem` reads at most 100 keys per request.
-pub const MAX_KEYS_PER_BATCH_GET: usize = 100;
+pub use limits::MAX_KEYS_PER_BATCH_GET;
 
 /// Reading and committing a tenant's tasks and events.
 #[async_trait]
@@ -24,6 +24,11 @@ pub trait EventStore: Send + Sync {
     /// Commits `chunks` atomically, in one transaction: every chunk's events and id markers and
     /// its new head. Fails with [`crate::Error::CommitConflict`] when a head is not the chunk's
     /// `base` or an event id is already stored in its tenant; then nothing is written.
+    ///
+    /// Fails with [`crate::Error::Refused`], writing nothing, on every adapter, when DynamoDB
+    /// would refuse the transaction ([`limits::transaction_refusal`]): more than 100 actions
+    /// (each chunk takes its head plus two per event), the same item twice (one task twice, or
+    /// one event id twice in a tenant), an item over 400 KB, or over 4 MB in all.
     async fn commit(&self, chunks: &[CommitChunk]) -> Result<()>;
 
     /// One task's head.

@@ -1,0 +1,269 @@
+//! One commit round of an invocation: plan the pending tasks from fresh heads, file the
+//! rejections of records set aside, enqueue the jobs that changed, commit, and learn from what
+//! the store answered. [`crate::handler`] runs rounds until every task is done or out of tries.
+
+use crate::claims::{self, Claim, Holders, IdKey};
+use crate::enqueued::Enqueued;
+use crate::handler::{Fanout, TaskWork};
+use crate::rejection::{self, Rejection};
+use burstline::Error;
+use burstline::head::StreamPosition;
+use burstline::ids::{Seq, TaskKey};
+use burstline::job::jobs_for;
+use burstline::sequence::{
+    CommitChunk, Incoming, TaskPlan, pack_one_event_each, pack_transactions, plan_task,
+};
+use chrono::Utc;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use tracing::warn;
+
+/// What an invocation has learned so far, carried from round to round.
+#[derive(Debug, Default)]
+pub struct Learned {
+    /// Tasks holding ids that are already stored (from `find_event`).
+    pub holders: Holders,
+    /// Records DynamoDB refused to store, with its reason.
+    pub refused: HashMap<StreamPosition, String>,
+    /// Tasks whose next commit goes one event per transaction, to find a refused record.
+    pub isolating: HashSet<TaskKey>,
+    /// Records set aside whose rejection is filed (or, for the rejections task, logged).
+    pub rejected: HashSet<StreamPosition>,
+    /// Jobs enqueued so far, per task.
+    pub enqueued: Enqueued,
+    /// Events stored so far, per task.
+    pub stored: HashMap<TaskKey, usize>,
+}
+
+impl Learned {
+    /// Looks up which task holds each id (`find_event`), so the next decision can tell a
+    /// resubmission from a reuse by another task. Returns the ids whose lookup failed: they
+    /// stay unknown.
+    pub async fn learn_holders(&mut self, deps: &Fanout, ids: Vec<IdKey>) -> Vec<IdKey> {
+        let mut unknown = Vec::new();
+        for (tenant, id) in ids {
+            match deps.store.find_event(&tenant, &id).await {
+                Ok(Some((task, _))) => {
+                    self.holders.insert((tenant, id), task);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(tenant_id = %tenant, event_id = %id, error = %e, "looking up an id's task failed");
+                    unknown.push((tenant, id));
+                }
+            }
+        }
+        unknown
+    }
+}
+
+/// The records of the batch kept out of the store this round: every non-new claim, and the
+/// rejection for those set aside (id conflicts and records the store refused).
+fn decide(
+    batch: &[&Incoming],
+    learned: &Learned,
+) -> (HashSet<StreamPosition>, HashMap<StreamPosition, Rejection>) {
+    let claims = claims::decide(batch, &learned.holders);
+    let mut excluded = claims::excluded(batch, &claims);
+    let mut set_aside = HashMap::new();
+    for (record, claim) in batch.iter().zip(&claims) {
+        if let Claim::Conflict { holder, stored } = claim {
+            let r = Rejection::id_conflict(record, holder, *stored);
+            set_aside.insert(r.position.clone(), r);
+        } else if let Some(reason) = learned.refused.get(&record.position) {
+            let r = Rejection::store_refused(record, reason);
+            excluded.insert(r.position.clone());
+            set_aside.insert(r.position.clone(), r);
+        }
+    }
+    (excluded, set_aside)
+}
+
+/// Runs one round over `tasks` (`batch`: every record of the batch, in stream order). Returns
+/// the tasks to try again in another round; tasks that failed outright go to `failed` (their
+/// first record's index in the batch).
+pub async fn commit_round(
+    deps: &Fanout,
+    tasks: &[&TaskWork],
+    batch: &[&Incoming],
+    learned: &mut Learned,
+    failed: &mut BTreeSet<usize>,
+) -> HashSet<TaskKey> {
+    let first_index: HashMap<&TaskKey, usize> =
+        tasks.iter().map(|t| (&t.key, t.first_index)).collect();
+    let keys: Vec<TaskKey> = tasks.iter().map(|t| t.key.clone()).collect();
+    let heads = match deps.store.heads(&keys).await {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(error = %e, "reading task heads failed");
+            failed.extend(tasks.iter().map(|t| t.first_index));
+            return HashSet::new();
+        }
+    };
+    let (excluded, set_aside) = decide(batch, learned);
+    let now = Utc::now();
+    let mut planned: Vec<(TaskPlan, &TaskWork)> = tasks
+        .iter()
+        .filter_map(|t| {
+            plan_task(&t.key, heads.get(&t.key), &t.records, &excluded, now).map(|p| (p, *t))
+        })
+        .collect();
+
+    // Tell the tenant before the commit moves the head past a record set aside, as jobs go
+    // out before their events' commit: a crash in between files again under the same id.
+    let due: Vec<&Rejection> = planned
+        .iter()
+        .flat_map(|(p, _)| &p.skipped)
+        .filter_map(|pos| set_aside.get(pos))
+        .filter(|r| !learned.rejected.contains(&r.position))
+        .collect();
+    if !due.is_empty() {
+        let not_filed = rejection::file(deps.log.as_ref(), &due, now).await;
+        for r in due.iter().filter(|r| !not_filed.contains(&r.position)) {
+            warn!(
+                tenant_id = %r.tenant_id,
+                task_id = %r.task_id,
+                event_id = %r.event_id,
+                sequence_number = %r.position.sequence_number,
+                reason = r.reason.code(),
+                filed = !r.is_of_rejections_task(),
+                "record set aside"
+            );
+            learned.rejected.insert(r.position.clone());
+        }
+        planned.retain(|(p, t)| {
+            let blocked = p.skipped.iter().any(|pos| not_filed.contains(pos));
+            if blocked {
+                failed.insert(t.first_index);
+            }
+            !blocked
+        });
+    }
+
+    // Jobs before the commit, so no crash can lose one; only those this invocation has not
+    // enqueued already (a re-plan often comes out the same).
+    let mut changed = Vec::new();
+    for (p, t) in &planned {
+        let jobs = jobs_for(p, &t.subscriptions);
+        if learned.enqueued.differs(&p.key, &jobs) {
+            changed.push((p.key.clone(), jobs));
+        }
+    }
+    let jobs: Vec<_> = changed
+        .iter()
+        .flat_map(|(_, j)| j.iter().cloned())
+        .collect();
+    if !jobs.is_empty() {
+        if let Err(e) = deps.queue.enqueue(&jobs, std::time::Duration::ZERO).await {
+            warn!(error = %e, jobs = jobs.len(), "enqueueing webhook jobs failed");
+            failed.extend(planned.iter().map(|(_, t)| t.first_index));
+            return HashSet::new();
+        }
+        for (key, jobs) in changed {
+            learned.enqueued.record(key, jobs);
+        }
+    }
+
+    let positions: HashMap<(TaskKey, Seq), StreamPosition> = planned
+        .iter()
+        .flat_map(|(p, _)| {
+            p.events
+                .iter()
+                .map(|a| ((p.key.clone(), a.envelope.seq), a.position.clone()))
+        })
+        .collect();
+    let (isolating, packed): (Vec<TaskPlan>, Vec<TaskPlan>) = planned
+        .into_iter()
+        .map(|(p, _)| p)
+        .partition(|p| learned.isolating.contains(&p.key));
+    let mut txs: VecDeque<Vec<CommitChunk>> = pack_transactions(packed)
+        .into_iter()
+        .chain(pack_one_event_each(isolating))
+        .collect();
+    let mut stopped: HashSet<TaskKey> = HashSet::new();
+    let mut retry: HashSet<TaskKey> = HashSet::new();
+    while let Some(tx) = txs.pop_front() {
+        // A task whose earlier chunk did not land must not commit later ones.
+        let chunks: Vec<CommitChunk> = tx
+            .into_iter()
+            .filter(|c| !stopped.contains(&c.key))
+            .collect();
+        if chunks.is_empty() {
+            continue;
+        }
+        match deps.store.commit(&chunks).await {
+            Ok(()) => {
+                for c in &chunks {
+                    *learned.stored.entry(c.key.clone()).or_default() += c.events.len();
+                }
+            }
+            Err(Error::CommitConflict {
+                duplicates,
+                moved_heads,
+            }) => {
+                warn!(
+                    duplicates = duplicates.len(),
+                    moved_heads = moved_heads.len(),
+                    "commit conflict; re-planning"
+                );
+                // An id left unknown conflicts again; out of rounds, Lambda retries the task.
+                learned.learn_holders(deps, duplicates).await;
+                for c in &chunks {
+                    stopped.insert(c.key.clone());
+                    retry.insert(c.key.clone());
+                }
+            }
+            Err(Error::Refused {
+                reason: message, ..
+            }) if chunks.len() > 1 => {
+                // Only the culprit's task must be set back: try each task on its own.
+                warn!(error = %message, tasks = chunks.len(), "transaction refused; committing its tasks one by one");
+                for c in chunks.into_iter().rev() {
+                    txs.push_front(vec![c]);
+                }
+            }
+            Err(Error::Refused {
+                reason: message, ..
+            }) => {
+                let c = &chunks[0];
+                stopped.insert(c.key.clone());
+                match c.events.as_slice() {
+                    [one] => match positions.get(&(c.key.clone(), one.seq)) {
+                        // The one event is the culprit: set it aside, re-plan the rest.
+                        Some(pos) => {
+                            warn!(task_id = %c.key.task_id, event_id = %one.id, error = %message, "event refused by the store");
+                            learned.refused.insert(pos.clone(), message);
+                            learned.isolating.remove(&c.key);
+                            retry.insert(c.key.clone());
+                        }
+                        None => fail(failed, &first_index, &c.key),
+                    },
+                    // Some event in it is refused: find which, one event per transaction.
+                    [_, _, ..] => {
+                        warn!(task_id = %c.key.task_id, error = %message, "commit refused; isolating the task's events");
+                        learned.isolating.insert(c.key.clone());
+                        retry.insert(c.key.clone());
+                    }
+                    // A head alone is never the tenant's doing: leave it to Lambda's retry.
+                    [] => {
+                        warn!(task_id = %c.key.task_id, error = %message, "head update refused");
+                        fail(failed, &first_index, &c.key);
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, tasks = chunks.len(), "commit failed");
+                for c in &chunks {
+                    stopped.insert(c.key.clone());
+                    fail(failed, &first_index, &c.key);
+                }
+            }
+        }
+    }
+    retry
+}
+
+fn fail(failed: &mut BTreeSet<usize>, first_index: &HashMap<&TaskKey, usize>, key: &TaskKey) {
+    if let Some(&i) = first_index.get(key) {
+        failed.insert(i);
+    }
+}
