@@ -2,6 +2,7 @@
 //! on Kinesis without a `seq`, and an [`Envelope`] stored, streamed and delivered with one.
 
 use crate::ids::{EventId, Seq, TaskId, TaskKey, TenantId};
+use crate::traceparent::Traceparent;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -116,6 +117,9 @@ pub struct NewEvent {
     pub time: DateTime<Utc>,
     /// Arbitrary JSON payload.
     pub data: serde_json::Value,
+    /// The producer's W3C trace context (header or per-event field), if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<Traceparent>,
 }
 
 impl NewEvent {
@@ -134,6 +138,7 @@ impl NewEvent {
             seq,
             time: self.time,
             data: self.data,
+            traceparent: self.traceparent,
         }
     }
 }
@@ -157,6 +162,10 @@ pub struct Envelope {
     pub time: DateTime<Utc>,
     /// Payload.
     pub data: serde_json::Value,
+    /// The producer's W3C trace context; absent (not `null`) when it sent none, so the
+    /// envelope of an untraced event is exactly SPEC §2's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<Traceparent>,
 }
 
 impl Envelope {
@@ -217,6 +226,7 @@ mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
             data: serde_json::json!({"tool": "search"}),
+            traceparent: None,
         };
         assert_eq!(
             serde_json::to_string(&env).unwrap(),
@@ -224,6 +234,20 @@ mod tests {
         );
         let back: Envelope = serde_json::from_str(&serde_json::to_string(&env).unwrap()).unwrap();
         assert_eq!(back, env);
+        // A traced event carries its trace context last, unchanged.
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let traced = Envelope {
+            traceparent: Some(Traceparent::parse(tp).unwrap()),
+            ..env
+        };
+        let json = serde_json::to_string(&traced).unwrap();
+        assert!(
+            json.ends_with(&format!(
+                r#""data":{{"tool":"search"}},"traceparent":"{tp}"}}"#
+            )),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), traced);
     }
 
     #[test]

@@ -240,6 +240,7 @@ mod tests {
                     task_id: key.task_id.clone(),
                     time: Utc::now(),
                     data: serde_json::Value::Null,
+                    traceparent: None,
                 },
             })
             .collect();

@@ -2,7 +2,7 @@
 //! talks through, each with an AWS adapter and an in-memory adapter side by side.
 //!
 //! # Layout
-//! - Domain: [`ids`], [`event`] (envelope), [`head`] (task head), [`tenant`], [`apikey`],
+//! - Domain: [`ids`], [`event`] (envelope), [`traceparent`] (W3C trace context), [`head`] (task head), [`tenant`], [`apikey`],
 //!   [`subscription`], [`job`] (webhook jobs), [`error`].
 //! - Pure decisions: [`validate`] (ingest bodies), [`sequence`] (seq assignment and commit
 //!   packing), [`api_error`] (the JSON error body).
@@ -48,6 +48,7 @@ pub mod stream_token;
 pub mod subscription;
 pub mod tenant;
 pub mod tenants;
+pub mod traceparent;
 pub mod validate;
 
 pub use error::{Error, Result};

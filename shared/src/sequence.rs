@@ -337,6 +337,7 @@ mod tests {
                 task_id: key().task_id,
                 time: Utc::now(),
                 data: serde_json::json!({"n": n}),
+                traceparent: None,
             },
         }
     }

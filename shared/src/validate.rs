@@ -4,6 +4,7 @@
 use crate::api_error::ApiError;
 use crate::event::{EventType, NewEvent};
 use crate::ids::{EventId, TaskId, TenantId};
+use crate::traceparent::Traceparent;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -42,7 +43,15 @@ impl Limits {
     }
 }
 
-const KNOWN_FIELDS: [&str; 6] = ["id", "type", "task_id", "tenant_id", "time", "data"];
+const KNOWN_FIELDS: [&str; 7] = [
+    "id",
+    "type",
+    "task_id",
+    "tenant_id",
+    "time",
+    "data",
+    "traceparent",
+];
 
 /// Checks the `content-type` header: JSON only (415 otherwise).
 pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
@@ -207,6 +216,14 @@ fn parse_one(
         )
         .at(path("data")));
     }
+    // Unlike the header (ignored when invalid, as W3C asks), this field is ours: strict.
+    let traceparent = match obj.remove("traceparent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            Traceparent::parse(&s).map_err(|why| ApiError::invalid(path("traceparent"), why))?,
+        ),
+        Some(_) => return Err(ApiError::invalid(path("traceparent"), "must be a string")),
+    };
     Ok(NewEvent {
         id,
         event_type,
@@ -214,6 +231,7 @@ fn parse_one(
         task_id,
         time,
         data,
+        traceparent,
     })
 }
 
@@ -267,6 +285,23 @@ mod tests {
         assert_eq!(evs[0].time, now);
         assert_eq!(evs[0].tenant_id, tenant());
         assert_eq!(evs[0].data, json!({"tool":"search"}));
+    }
+
+    #[test]
+    fn a_per_event_traceparent_is_kept_and_an_invalid_one_refused() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let evs = parse(json!({"events":[
+            {"type":"x","task_id":"t","traceparent":tp},
+            {"type":"y","task_id":"t"}
+        ]}))
+        .unwrap();
+        assert_eq!(evs[0].traceparent.as_ref().map(|t| t.as_str()), Some(tp));
+        assert_eq!(evs[1].traceparent, None);
+        let bad = json!({"events":[{"type":"x","task_id":"t","traceparent":"00-zz"}]});
+        assert_eq!(
+            err(bad),
+            (422, "invalid_event", Some("events[0].traceparent".into()))
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn chunk(key: &TaskKey, id_prefix: &str, events: usize, data_bytes: usize) -> Co
             seq: Seq(n),
             time: now,
             data: Value::String("x".repeat(data_bytes)),
+            traceparent: None,
         })
         .collect();
     let mut head = TaskHead::empty(key.clone(), now);

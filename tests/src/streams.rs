@@ -126,6 +126,7 @@ pub async fn append(
                 seq: head.last_seq,
                 time: now,
                 data: data.clone(),
+                traceparent: None,
             });
         }
         head.updated_at = now;

@@ -542,6 +542,7 @@ async fn disable(
         task_id: TaskId::parse(SYSTEM_TASK).expect("a valid constant task id"),
         time: now,
         data: serde_json::json!({"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason}),
+        traceparent: None,
     };
     let record = LogRecord {
         partition_key: event.task_key().partition_key(),

@@ -3,6 +3,7 @@
 use burstline::endpoint::Endpoint;
 use burstline::event::Envelope;
 use burstline::signing::signature_header;
+use burstline::traceparent::Traceparent;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
@@ -19,6 +20,9 @@ pub struct Delivery {
     pub body: Vec<u8>,
     /// Seqs carried, ascending.
     pub seqs: Vec<u64>,
+    /// The `traceparent` header: the event's trace context, or for a batch its first traced
+    /// event's (every envelope in the body carries its own, for receivers that link spans).
+    pub traceparent: Option<Traceparent>,
 }
 
 /// The POSTs for `events` (ascending seq): one per event, or batches of `max_events` when the
@@ -31,6 +35,7 @@ pub fn deliveries(endpoint: &Endpoint, events: &[Envelope]) -> Vec<Delivery> {
                 webhook_id: e.id.to_string(),
                 body: serde_json::to_vec(e).unwrap_or_default(),
                 seqs: vec![e.seq.0],
+                traceparent: e.traceparent.clone(),
             })
             .collect(),
         Some(b) => events
@@ -40,6 +45,7 @@ pub fn deliveries(endpoint: &Endpoint, events: &[Envelope]) -> Vec<Delivery> {
                 body: serde_json::to_vec(&serde_json::json!({ "events": chunk }))
                     .unwrap_or_default(),
                 seqs: chunk.iter().map(|e| e.seq.0).collect(),
+                traceparent: chunk.iter().find_map(|e| e.traceparent.clone()),
             })
             .collect(),
     }
@@ -63,7 +69,7 @@ pub fn headers(
     now: DateTime<Utc>,
 ) -> Vec<(&'static str, String)> {
     let ts = now.timestamp();
-    vec![
+    let mut headers = vec![
         ("content-type", "application/json".to_owned()),
         ("user-agent", USER_AGENT.to_owned()),
         ("webhook-id", delivery.webhook_id.clone()),
@@ -77,7 +83,11 @@ pub fn headers(
                 &delivery.body,
             ),
         ),
-    ]
+    ];
+    if let Some(tp) = &delivery.traceparent {
+        headers.push(("traceparent", tp.to_string()));
+    }
+    headers
 }
 
 #[cfg(test)]
@@ -118,8 +128,41 @@ mod tests {
                 seq: burstline::ids::Seq(i),
                 time: Utc::now(),
                 data: serde_json::json!({"i": i}),
+                traceparent: None,
             })
             .collect()
+    }
+
+    fn traced(i: u64) -> Option<Traceparent> {
+        Traceparent::parse(&format!(
+            "00-4bf92f3577b34da6a3ce929d0e0e47{i:02}-00f067aa0ba902b7-01"
+        ))
+        .ok()
+    }
+
+    #[test]
+    fn the_trace_context_travels_as_a_header_a_batch_takes_its_first() {
+        let mut evs = events(3);
+        evs[1].traceparent = traced(2);
+        evs[2].traceparent = traced(3);
+        let ep = endpoint(None);
+        let single = deliveries(&ep, &evs);
+        let header = |d: &Delivery| {
+            headers(&ep, d, Utc::now())
+                .into_iter()
+                .find(|(n, _)| *n == "traceparent")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(header(&single[0]), None);
+        assert_eq!(header(&single[1]), traced(2).map(|t| t.to_string()));
+        let batched = deliveries(
+            &endpoint(Some(Batching {
+                max_events: 3,
+                max_wait_ms: 0,
+            })),
+            &evs,
+        );
+        assert_eq!(header(&batched[0]), traced(2).map(|t| t.to_string()));
     }
 
     #[test]

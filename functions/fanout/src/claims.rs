@@ -114,6 +114,7 @@ mod tests {
                 task_id: task.parse().unwrap(),
                 time: chrono::Utc::now(),
                 data: serde_json::Value::Null,
+                traceparent: None,
             },
         }
     }

@@ -117,6 +117,7 @@ impl Rejection {
                 "reason": self.reason.code(),
                 "message": self.message,
             }),
+            traceparent: None,
         }
     }
 }
@@ -194,6 +195,7 @@ mod tests {
                 task_id: task.parse().unwrap(),
                 time: Utc::now(),
                 data: serde_json::json!({"secret": "payload"}),
+                traceparent: None,
             },
         }
     }

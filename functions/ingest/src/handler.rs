@@ -69,12 +69,14 @@ async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiEr
         .await?;
     tracing::Span::current().record("tenant_id", key.tenant_id.as_str());
     check_content_type(header_str(headers, header::CONTENT_TYPE))?;
-    let events = parse_events(
+    let mut events = parse_events(
         request.body().as_ref(),
         &key.tenant_id,
         &deps.limits,
         Utc::now(),
     )?;
+    let traceparent = header_str(headers, header::HeaderName::from_static("traceparent"));
+    burstline::traceparent::apply_header(&mut events, traceparent);
     let published = publish(deps.log.as_ref(), &records(&events), deps.retry).await;
     let Err(IngestError::NotAccepted { accepted }) = published else {
         info!(events = events.len(), "events accepted");

@@ -67,6 +67,7 @@ mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
             data,
+            traceparent: None,
         }
     }
 

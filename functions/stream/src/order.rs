@@ -68,6 +68,7 @@ mod tests {
             seq: Seq(seq),
             time: Utc::now(),
             data: serde_json::Value::Null,
+            traceparent: None,
         }
     }
 

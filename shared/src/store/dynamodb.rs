@@ -182,6 +182,11 @@ fn event_item(e: &Envelope, expires_at: i64) -> Result<Item> {
         ("expires_at", n(expires_at)),
     ]
     .into_iter()
+    .chain(
+        e.traceparent
+            .as_ref()
+            .map(|t| ("traceparent", s(t.as_str()))),
+    )
     .map(|(k, v)| (k.to_owned(), v))
     .collect())
 }
@@ -196,6 +201,9 @@ fn event_from_item(key: &TaskKey, item: &Item) -> Result<Envelope> {
         time: get_time(item, "time")?,
         data: serde_json::from_str(get_s(item, "data")?)
             .map_err(|e| Error::InvalidData(format!("attribute data: {e}")))?,
+        traceparent: get_opt_s(item, "traceparent")
+            .map(|t| parse("traceparent", t))
+            .transpose()?,
     })
 }
 

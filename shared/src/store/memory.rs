@@ -153,6 +153,7 @@ mod tests {
                 task_id: key.task_id.clone(),
                 time: chrono::Utc::now(),
                 data: serde_json::Value::Null,
+                traceparent: None,
             },
         };
         plan_task(&key, None, &[rec], &Default::default(), chrono::Utc::now()).unwrap()

@@ -72,6 +72,7 @@ async fn seed(stack: &Stack, ep: &Endpoint) -> Vec<DeliveryJob> {
                     task_id: key.task_id.clone(),
                     time: chrono::Utc::now(),
                     data: serde_json::json!({"text": payload}),
+                    traceparent: None,
                 },
             })
             .collect();
