@@ -2,8 +2,8 @@
 //! talks through, each with an AWS adapter and an in-memory adapter side by side.
 //!
 //! # Layout
-//! - Domain: [`ids`], [`event`] (envelope), [`traceparent`] (W3C trace context), [`head`] (task head), [`tenant`], [`apikey`],
-//!   [`subscription`], [`job`] (webhook jobs), [`error`].
+//! - Domain: [`ids`], [`event`] (envelope), [`traceparent`] (W3C trace context), [`head`]
+//!   (task head), [`tenant`], [`apikey`], [`subscription`], [`job`] (webhook jobs), [`error`].
 //! - Pure decisions: [`validate`] (ingest bodies), [`sequence`] (seq assignment and commit
 //!   packing), [`api_error`] (the JSON error body).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
