@@ -6,6 +6,7 @@ use burstline::api_error::ApiError;
 use burstline::apikey::Scope;
 use burstline::auth::Authenticator;
 use burstline::event::NewEvent;
+use burstline::idempotency::IdempotencyKey;
 use burstline::log::EventLog;
 use burstline::validate::{Limits, check_content_type, parse_events};
 use chrono::Utc;
@@ -42,6 +43,9 @@ impl std::fmt::Debug for Ingest {
 /// - `202 {"events":[{"id","task_id"}]}`: every event is durably in the stream.
 /// - `503 stream_unavailable` with `accepted` and `rejected` lists: some events could not be
 ///   written after retries. Resubmitting the request with the same ids is safe.
+/// - `Idempotency-Key` header (SPEC §3): ids minted for events without one are derived from
+///   the key and the event's index instead of random ([`burstline::idempotency`]), so retrying
+///   the same request creates nothing new; a malformed key is 400 before anything is read.
 #[instrument(skip_all, fields(tenant_id))]
 pub async fn handle(deps: &Ingest, request: Request) -> Response<Body> {
     match accept(deps, request).await {
@@ -66,15 +70,26 @@ async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiEr
         .await?;
     tracing::Span::current().record("tenant_id", key.tenant_id.as_str());
     check_content_type(header_str(headers, header::CONTENT_TYPE))?;
+    let idempotency = IdempotencyKey::from_header_values(
+        headers
+            .get_all("idempotency-key")
+            .iter()
+            .map(|v| v.as_bytes()),
+    )?;
     let events = parse_events(
         request.body().as_ref(),
         &key.tenant_id,
         &deps.limits,
         Utc::now(),
+        idempotency.as_ref(),
     )?;
     let published = publish(deps.log.as_ref(), &records(&events), deps.retry).await;
     let Err(IngestError::NotAccepted { accepted }) = published else {
-        info!(events = events.len(), "events accepted");
+        info!(
+            events = events.len(),
+            idempotency_key = idempotency.is_some(),
+            "events accepted"
+        );
         let list: Vec<Value> = events.iter().map(summary).collect();
         return Ok(json_response(
             StatusCode::ACCEPTED,
