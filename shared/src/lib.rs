@@ -4,7 +4,8 @@
 //! # Layout
 //! - Domain: [`ids`], [`event`] (envelope), [`head`] (task head), [`tenant`], [`apikey`],
 //!   [`subscription`], [`job`] (webhook jobs), [`error`].
-//! - Pure decisions: [`validate`] (ingest bodies), [`sequence`] (seq assignment and commit
+//! - Pure decisions: [`validate`] (ingest bodies), [`idempotency`] (ids minted under an
+//!   `Idempotency-Key`), [`sequence`] (seq assignment and commit
 //!   packing), [`api_error`] (the JSON error body).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
 //!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS). Each port is a narrow async
@@ -29,6 +30,7 @@ pub mod error;
 pub mod event;
 pub mod head;
 pub mod iam;
+pub mod idempotency;
 pub mod ids;
 pub mod job;
 pub mod leases;

@@ -156,6 +156,53 @@ pub async fn resubmission_is_idempotent(stack: Stack) {
     assert_eq!(found, Some(("run-1".parse().unwrap(), Seq(6))));
 }
 
+/// A producer sends events without ids under an `Idempotency-Key`, loses the 202 and retries
+/// the same request: the events are stored once. Another key is another request.
+pub async fn idempotency_key_retries_are_stored_once(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let body = json!({"events": (1..=3).map(|i| json!({"type":"token.delta","task_id":"run-1","data":{"i":i}})).collect::<Vec<_>>()});
+    let post = |idempotency: &'static str| {
+        let auth = format!("Bearer {}", key.expose());
+        let request = request(
+            "POST",
+            "/v1/events",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+                ("idempotency-key", idempotency),
+            ],
+            body.to_string().as_bytes(),
+        );
+        let deps = stack.ingest();
+        async move {
+            let resp = ingest::handle(&deps, request).await;
+            assert_eq!(resp.status(), 202, "{:?}", resp.body());
+            let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+            v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = post("order-42").await;
+    // The retry lands in the same fanout batch as the original, and again in a later one.
+    assert_eq!(post("order-42").await, first);
+    drain(&stack, &stack.fanout(), 100).await;
+    assert_eq!(post("order-42").await, first);
+    drain(&stack, &stack.fanout(), 100).await;
+    let ids = |events: Vec<burstline::event::Envelope>| {
+        events.iter().map(|e| e.id.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(stored(&stack, &task("acme", "run-1")).await), first);
+
+    let second = post("order-43").await;
+    drain(&stack, &stack.fanout(), 100).await;
+    let all = ids(stored(&stack, &task("acme", "run-1")).await);
+    assert_eq!(all, [first, second].concat(), "another key, new events");
+}
+
 /// Crash (or fail) right after each port call fanout makes, then let the driver replay:
 /// seqs stay 1..N, nothing is duplicated, and every stored event has its webhook job.
 /// Returns how many fault points were exercised.

@@ -56,7 +56,8 @@ pub struct Stack {
     pub dlq_reader: Arc<dyn QueueReader>,
     /// Attempt log.
     pub attempts: Arc<dyn AttemptLog>,
-    /// The clock queues and deliver run on (manual in memory, system on moto).
+    /// The clock queues, the event store and deliver run on (manual in memory, system on
+    /// moto).
     pub clock: Arc<dyn Clock>,
     /// The same clock, when tests can move it (memory).
     pub manual_clock: Option<ManualClock>,
@@ -148,7 +149,12 @@ impl Stack {
         Stack {
             log: Arc::new(log.clone()),
             shards: Arc::new(log),
-            store: Arc::new(MemoryStore::new(requests.clone())),
+            // Items expire by the stack's clock, as on DynamoDB (7 days, the template's).
+            store: Arc::new(MemoryStore::with_clock(
+                requests.clone(),
+                chrono::Duration::days(7),
+                Arc::new(clock.clone()),
+            )),
             tenants: Arc::new(tenants.clone()),
             subscriptions: Arc::new(tenants.clone()),
             endpoints: Arc::new(tenants),

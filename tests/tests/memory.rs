@@ -24,6 +24,11 @@ async fn resubmission_is_idempotent() {
 }
 
 #[tokio::test]
+async fn idempotency_key_retries_are_stored_once() {
+    scenarios::idempotency_key_retries_are_stored_once(Stack::memory()).await;
+}
+
+#[tokio::test]
 async fn crash_at_every_step() {
     let points = scenarios::crash_at_every_step(async || Stack::memory()).await;
     assert!(points >= 16);

@@ -20,6 +20,11 @@ async fn resubmission_is_idempotent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_retries_are_stored_once() {
+    scenarios::idempotency_key_retries_are_stored_once(Stack::moto("idem-key").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_at_every_step() {
     let points = scenarios::crash_at_every_step(async || Stack::moto("crash").await).await;
     assert!(points >= 16);

@@ -5,7 +5,11 @@
 //!   updated_at, links}` while running; `303 See Other` → `/v1/tasks/{id}/result` once finished.
 //! - `GET /v1/tasks/{id}/result` (`stream` scope): `200` the terminal event; `409` while
 //!   running.
-//! - `POST /v1/tasks/{id}/stream-tokens` (`manage` scope): `201 {token, expires_at, url}`.
+//! - `POST /v1/tasks/{id}/stream-tokens` (`manage` scope): `201 {token, expires_at, url}`, also
+//!   for a task with no committed event yet: the token names the key's tenant and the task, and
+//!   the stream waits (bounded) for the task's first commit. "Start a task, then open its
+//!   stream" must not race fanout's lag; a token for a task that never appears opens nothing
+//!   (the stream answers 404) and never another tenant's task.
 
 use burstline::api_error::ApiError;
 use burstline::apikey::Scope;
@@ -13,7 +17,7 @@ use burstline::auth::Authenticator;
 use burstline::clock::Clock;
 use burstline::event::format_time;
 use burstline::head::TaskHead;
-use burstline::ids::{Seq, TaskId, TaskKey, TenantId};
+use burstline::ids::{Seq, TaskId, TaskKey};
 use burstline::store::EventStore;
 use burstline::stream_token::{StreamGrant, TokenSecret, mint};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
@@ -106,17 +110,18 @@ async fn serve(
     let span = tracing::Span::current();
     span.record("tenant_id", key.tenant_id.as_str());
     span.record("task_id", task_id.as_str());
-    let head = head(deps, key.tenant_id, task_id).await?;
+    let task = TaskKey::new(key.tenant_id, task_id);
     match route {
-        Route::Status => Ok(status(deps, &head)),
-        Route::Result => result(deps, &head).await,
-        Route::StreamTokens => Ok(stream_token(deps, &head)),
+        Route::Status => Ok(status(deps, &head(deps, &task).await?)),
+        Route::Result => result(deps, &head(deps, &task).await?).await,
+        // No head needed: the task may not be committed yet (see the module doc).
+        Route::StreamTokens => Ok(stream_token(deps, &task)),
     }
 }
 
-async fn head(deps: &TaskRoutes, tenant: TenantId, task: TaskId) -> Result<TaskHead, ApiError> {
+async fn head(deps: &TaskRoutes, task: &TaskKey) -> Result<TaskHead, ApiError> {
     deps.store
-        .head(&TaskKey::new(tenant, task))
+        .head(task)
         .await
         .map_err(unavailable)?
         .ok_or_else(|| ApiError::not_found("no such task"))
@@ -170,12 +175,12 @@ async fn result(deps: &TaskRoutes, head: &TaskHead) -> Result<Response<Body>, Ap
     Ok(json_response(StatusCode::OK, &body))
 }
 
-fn stream_token(deps: &TaskRoutes, head: &TaskHead) -> Response<Body> {
+fn stream_token(deps: &TaskRoutes, task: &TaskKey) -> Response<Body> {
     let now = deps.clock.now();
     let expires_at = now + chrono::Duration::from_std(deps.token_ttl).unwrap_or_default();
     let grant = StreamGrant {
-        tenant_id: head.key.tenant_id.clone(),
-        task_id: head.key.task_id.clone(),
+        tenant_id: task.tenant_id.clone(),
+        task_id: task.task_id.clone(),
         // Tokens carry whole seconds; round down so `expires_at` is exactly what is enforced.
         expires_at: chrono::DateTime::from_timestamp(expires_at.timestamp(), 0)
             .unwrap_or(expires_at),
@@ -184,7 +189,7 @@ fn stream_token(deps: &TaskRoutes, head: &TaskHead) -> Response<Body> {
     info!(expires_at = %format_time(&grant.expires_at), "stream token minted");
     let url = format!(
         "{}/v1/tasks/{}/events?token={token}",
-        deps.stream_url, head.key.task_id
+        deps.stream_url, task.task_id
     );
     json_response(
         StatusCode::CREATED,

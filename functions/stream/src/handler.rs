@@ -6,6 +6,7 @@ use crate::config::StreamSettings;
 use crate::frame;
 use crate::resume::{ResumePoint, resume_point};
 use crate::session::Session;
+use crate::task_wait::{Found, find_head};
 use burstline::api_error::ApiError;
 use burstline::apikey::Scope;
 use burstline::auth::Authenticator;
@@ -76,13 +77,17 @@ enum Opened {
     Stream(Box<Session>),
     /// 204: the task is finished and the client has read all of it.
     Finished,
-    /// Over budget, for a token client: 200 with `retry:` and one `event: throttled`.
-    Throttled,
+    /// Over budget, for a token client: 200 with `retry:` and the cursor as `id:` (so the
+    /// retry resumes from the same point), then one `event: throttled`.
+    Throttled(Seq),
 }
 
 /// Serves `GET /v1/tasks/{task_id}/events` (SPEC §3, §6).
 ///
-/// - `200 text/event-stream`: `retry:`, then the events after the resume point in seq order
+/// - A task with no committed event yet is waited for, up to `task_wait`, before anything is
+///   sent ([`crate::task_wait`]); still absent, it is a 404.
+/// - `200 text/event-stream`: `retry:` with the resume point as `id:`, then the events after
+///   it in seq order
 ///   (never skipping one), `: ping` when quiet, `event: gap` for seqs past retention; the
 ///   response ends after the terminal event, at the configured lifetime, or when the client
 ///   goes away.
@@ -103,9 +108,9 @@ pub async fn handle(deps: &Streamer, request: Request) -> Response<SseBody> {
             *response.status_mut() = StatusCode::NO_CONTENT;
             response
         }
-        Ok(Opened::Throttled) => {
+        Ok(Opened::Throttled(cursor)) => {
             let retry = deps.settings.throttle_retry;
-            let mut body = frame::retry(retry).to_vec();
+            let mut body = frame::opening(retry, cursor).to_vec();
             body.extend_from_slice(&frame::throttled(retry));
             sse_response(SseBody::full(body))
         }
@@ -135,16 +140,20 @@ async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
     let last_event_id = header_str(request.headers(), "last-event-id");
     let resume = resume_point(last_event_id, &query)?;
     let key = TaskKey::new(caller.tenant().clone(), task_id);
-    let head = deps
-        .store
-        .head(&key)
+    let found = find_head(deps.store.as_ref(), &key, deps.settings.task_wait)
         .await
-        .map_err(|e| unavailable("head", &e))?
-        .ok_or_else(|| ApiError::not_found("no such task"))?;
-    let cursor = match resume {
-        ResumePoint::Start => Seq(0),
-        ResumePoint::After(seq) => seq,
-        ResumePoint::Now => head.last_seq,
+        .map_err(|e| unavailable("head", &e))?;
+    let (head, cursor) = match (found, resume) {
+        (Found::Absent, _) => return Err(ApiError::not_found("no such task")),
+        (Found::Present(head) | Found::Appeared(head), ResumePoint::Start) => (head, Seq(0)),
+        (Found::Present(head) | Found::Appeared(head), ResumePoint::After(seq)) => (head, seq),
+        (Found::Present(head), ResumePoint::Now) => {
+            let last = head.last_seq;
+            (head, last)
+        }
+        // Every event of a task that appeared while we waited was committed after the
+        // request arrived: all of them are "new".
+        (Found::Appeared(head), ResumePoint::Now) => (head, Seq(0)),
     };
     if head.status.is_terminal() && cursor >= head.last_seq {
         info!(cursor = cursor.0, "task finished and fully read");
@@ -170,7 +179,7 @@ async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
         (Claim::Granted(lease), _) => lease,
         (Claim::Full, Caller::Token(_)) => {
             warn!(max_streams = max, "over stream budget (token client)");
-            return Ok(Opened::Throttled);
+            return Ok(Opened::Throttled(cursor));
         }
         (Claim::Full, Caller::Key(_)) => {
             warn!(max_streams = max, "over stream budget (API client)");

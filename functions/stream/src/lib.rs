@@ -8,7 +8,8 @@
 //! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - Pure decisions: [`frame`] (the bytes of each SSE frame), [`resume`] (where to start),
 //!   [`order`] (what a page lets us send, and when missing seqs are gone), [`poll`] (adaptive
-//!   poll interval).
+//!   poll interval, and the backoff after a failed read).
+//! - [`task_wait`]: waiting, bounded, for a task's first commit before answering 404.
 //! - [`handler`]: [`handle`]: routing, auth (API key or stream token), 204/404/429, and the
 //!   response.
 //! - [`session`]: the open stream: replay, tail, heartbeats, lease renewal, lifetime.
@@ -25,6 +26,7 @@ pub mod order;
 pub mod poll;
 pub mod resume;
 pub mod session;
+pub mod task_wait;
 
 pub use body::SseBody;
 pub use config::{StreamConfig, StreamSettings};

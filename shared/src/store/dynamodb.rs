@@ -6,12 +6,16 @@
 //! | event  | `T#{tenant}#{task}`     | seq | id, type, time, data (JSON text) |
 //! | marker | `ID#{tenant}#{event_id}`| 0   | task_id, seq |
 //!
-//! Ids cannot contain `#`, so keys never collide across tenants or kinds.
+//! Ids cannot contain `#`, so keys never collide across tenants or kinds. Items TTL has not
+//! deleted yet although `expires_at` has passed are ignored by `head`, `events` and
+//! `find_event`, and seen by `heads` and commits ([`super::expiry`]).
 
 use super::limits::{Action, total_refusal};
+use super::expiry::is_expired;
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
 use crate::attrs::{Item, get_n, get_opt_n, get_opt_s, get_s, get_time, item_size, n, parse, s};
 use crate::aws::sdk_error;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, EventType, format_time};
 use crate::head::{StreamPosition, TaskHead, TaskStatus};
@@ -26,6 +30,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The events table.
 #[derive(Debug, Clone)]
@@ -34,6 +39,7 @@ pub struct DynamoStore {
     table: String,
     retention: Duration,
     requests: RequestCounter,
+    clock: Arc<dyn Clock>,
 }
 
 impl DynamoStore {
@@ -61,11 +67,23 @@ impl DynamoStore {
             table: table.into(),
             retention,
             requests,
+            clock: Arc::new(SystemClock),
         }
     }
 
+    /// The same store, telling time by `clock`: when written items expire, and which items
+    /// reads ignore as past `expires_at`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// Whether a read should ignore `item`: past its `expires_at`, not yet deleted by TTL.
+    fn past_expiry(&self, item: &Item) -> bool {
+        get_opt_n::<i64>(item, "expires_at").is_some_and(|at| is_expired(at, self.clock.now()))
+    }
+
     fn expires_at(&self) -> i64 {
-        (Utc::now() + self.retention).timestamp()
+        (self.clock.now() + self.retention).timestamp()
     }
 
     async fn get(&self, pk: String) -> Result<Option<Item>> {
@@ -360,6 +378,7 @@ fn reclassify(error: Error, to: impl FnOnce(&'static str, String) -> Error) -> E
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn heads(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, TaskHead>> {
+        // Expired heads included: commits are conditional on them (see `super::expiry`).
         let mut found = HashMap::new();
         for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
             let request_keys = chunk
@@ -480,6 +499,7 @@ impl EventStore for DynamoStore {
     async fn head(&self, key: &TaskKey) -> Result<Option<TaskHead>> {
         self.get(task_pk(key))
             .await?
+            .filter(|item| !self.past_expiry(item))
             .as_ref()
             .map(head_from_item)
             .transpose()
@@ -504,7 +524,7 @@ impl EventStore for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("Query", e))?;
-            for item in out.items() {
+            for item in out.items().iter().filter(|i| !self.past_expiry(i)) {
                 events.push(event_from_item(key, item)?);
             }
             start = out.last_evaluated_key;
@@ -516,7 +536,8 @@ impl EventStore for DynamoStore {
     }
 
     async fn find_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<(TaskId, Seq)>> {
-        let Some(item) = self.get(marker_pk(tenant, id)).await? else {
+        let item = self.get(marker_pk(tenant, id)).await?;
+        let Some(item) = item.filter(|item| !self.past_expiry(item)) else {
             return Ok(None);
         };
         Ok(Some((
