@@ -7,6 +7,7 @@
 //!   or the same wiring on in-memory adapters.
 //! - [`faults`]: port wrappers that crash (panic) or fail after the n-th call.
 //! - [`fixtures`]: tenants, keys, events and HTTP requests.
+//! - [`ordering`]: webhook order per endpoint × task under concurrency, failures and replays.
 //! - [`stream_bench`]: the SSE benchmark section of `make bench`.
 //! - [`serve`]: the stream function behind a real HTTP/1.1 server on a loopback port.
 //! - [`streams`]: the stream function on a stack, tasks appended directly, a store that hides
@@ -16,6 +17,7 @@ pub mod benchdoc;
 pub mod faults;
 pub mod fixtures;
 pub mod moto;
+pub mod ordering;
 pub mod receiver;
 pub mod scenarios;
 pub mod serve;

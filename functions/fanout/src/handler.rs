@@ -210,15 +210,16 @@ async fn commit_round(
     };
     let empty = HashSet::new();
     let now = Utc::now();
-    let planned: Vec<(TaskPlan, &TaskWork)> = tasks
+    let mut planned: Vec<(TaskPlan, &TaskWork)> = tasks
         .iter()
         .filter_map(|t| {
             let dups = known_duplicates.get(&t.key.tenant_id).unwrap_or(&empty);
             plan_task(&t.key, heads.get(&t.key), &t.records, dups, now).map(|p| (p, t))
         })
         .collect();
+    // Also records in each plan's head where every endpoint's webhook chain now ends.
     let jobs: Vec<_> = planned
-        .iter()
+        .iter_mut()
         .flat_map(|(p, t)| jobs_for(p, &t.subscriptions))
         .collect();
     if let Err(e) = deps.queue.enqueue(&jobs, std::time::Duration::ZERO).await {
