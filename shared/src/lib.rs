@@ -5,12 +5,12 @@
 //! - Domain: [`ids`], [`event`] (envelope), [`head`] (task head), [`tenant`], [`apikey`],
 //!   [`subscription`], [`job`] (webhook jobs), [`error`].
 //! - Pure decisions: [`validate`] (ingest bodies), [`idempotency`] (ids minted under an
-//!   `Idempotency-Key`), [`sequence`] (seq assignment and commit
-//!   packing), [`api_error`] (the JSON error body).
+//!   `Idempotency-Key`), [`sequence`] (seq assignment and commit packing), [`delivery_order`]
+//!   (webhook order per endpoint × task), [`api_error`] (the JSON error body).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
-//!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS). Each port is a narrow async
-//!   trait in `mod.rs`, with `memory.rs` and the AWS adapter beside it. SDK types never leave
-//!   an adapter.
+//!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS), [`cursor`] (delivery
+//!   cursors). Each port is a narrow async trait in `mod.rs`, with `memory.rs` and the AWS
+//!   adapter beside it. SDK types never leave an adapter.
 //! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
 //!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
 //!   counting).
@@ -25,6 +25,8 @@ pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod cursor;
+pub mod delivery_order;
 pub mod endpoint;
 pub mod error;
 pub mod event;

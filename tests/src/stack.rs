@@ -7,6 +7,9 @@ use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::attempts::memory::MemoryAttempts;
 use burstline::auth::Authenticator;
 use burstline::clock::{Clock, ManualClock, SystemClock};
+use burstline::cursor::DeliveryCursors;
+use burstline::cursor::dynamodb::DynamoCursors;
+use burstline::cursor::memory::MemoryCursors;
 use burstline::log::kinesis::KinesisLog;
 use burstline::log::memory::MemoryLog;
 use burstline::log::{EventLog, ShardReader};
@@ -56,6 +59,8 @@ pub struct Stack {
     pub dlq_reader: Arc<dyn QueueReader>,
     /// Attempt log.
     pub attempts: Arc<dyn AttemptLog>,
+    /// Endpoint × task delivery cursors.
+    pub cursors: Arc<dyn DeliveryCursors>,
     /// The clock queues, the event store and deliver run on (manual in memory, system on
     /// moto).
     pub clock: Arc<dyn Clock>,
@@ -106,6 +111,12 @@ impl Stack {
             &names.deliveries_table,
             chrono::Duration::days(30),
         );
+        let cursors = DynamoCursors::new(
+            ddb.clone(),
+            &names.deliveries_table,
+            chrono::Duration::days(30),
+            requests.clone(),
+        );
         Stack {
             log: Arc::new(log),
             shards: Arc::new(reader),
@@ -123,6 +134,7 @@ impl Stack {
             dead_letters: Arc::new(dlq.clone()),
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(attempts),
+            cursors: Arc::new(cursors),
             clock: Arc::new(SystemClock),
             manual_clock: None,
             requests,
@@ -163,6 +175,7 @@ impl Stack {
             dead_letters: Arc::new(dlq.clone()),
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(MemoryAttempts::default()),
+            cursors: Arc::new(MemoryCursors::new(requests.clone())),
             clock: Arc::new(clock.clone()),
             manual_clock: Some(clock),
             requests,
@@ -191,6 +204,7 @@ impl Stack {
             queue: self.queue.clone(),
             dead_letters: self.dead_letters.clone(),
             attempts: self.attempts.clone(),
+            cursors: self.cursors.clone(),
             log: self.log.clone(),
             sender,
             clock: self.clock.clone(),
@@ -207,6 +221,7 @@ impl Stack {
             attempts: self.attempts.clone(),
             store: self.store.clone(),
             queue: self.queue.clone(),
+            cursors: self.cursors.clone(),
             clock: self.clock.clone(),
             rotation_overlap: chrono::Duration::hours(24),
             allow_private_networks: true,

@@ -586,6 +586,7 @@ async fn jobs_wait_for_their_commit_and_stale_refs_are_dropped() {
         not_before: None,
         commit_waits: 0,
         history: Vec::new(),
+        chain: None,
     };
     w.stack
         .queue

@@ -13,6 +13,20 @@ async fn end_to_end() {
     scenarios::end_to_end(Stack::memory()).await;
 }
 
+/// Three pollers, a 503 mid-way and a racing replay: every task's webhooks in seq order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_in_order_under_concurrency() {
+    burstline_tests::ordering::webhooks_in_order_under_concurrency(Stack::memory()).await;
+}
+
+#[tokio::test]
+async fn delivery_cursor_contract() {
+    burstline_tests::ordering::cursor_contract(Arc::new(
+        burstline::cursor::memory::MemoryCursors::default(),
+    ))
+    .await;
+}
+
 #[tokio::test]
 async fn redelivery_is_idempotent() {
     scenarios::redelivery_is_idempotent(Stack::memory()).await;

@@ -9,6 +9,20 @@ async fn end_to_end() {
     scenarios::end_to_end(Stack::moto("e2e").await).await;
 }
 
+/// Webhook order through SQS and DynamoDB on moto: three concurrent pollers, several jobs and
+/// fanout batches per task, a 503 mid-way and a replay racing live traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_in_order_under_concurrency() {
+    burstline_tests::ordering::webhooks_in_order_under_concurrency(Stack::moto("order").await)
+        .await;
+}
+
+/// The cursor's conditions as DynamoDB (moto) enforces them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_cursor_contract() {
+    burstline_tests::ordering::cursor_contract(Stack::moto("cursor").await.cursors).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivery_is_idempotent() {
     scenarios::redelivery_is_idempotent(Stack::moto("redeliver").await).await;

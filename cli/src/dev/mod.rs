@@ -242,6 +242,7 @@ fn deliver_deps(b: &Backends, clock: &Arc<dyn Clock>) -> anyhow::Result<Deliver>
         queue: b.queue.clone(),
         dead_letters: b.dead_letters.clone(),
         attempts: b.attempts.clone(),
+        cursors: b.cursors.clone(),
         log: b.log.clone(),
         // Local receivers (the inspector, a developer's own on localhost) are private
         // addresses: allowed here as ALLOW_PRIVATE_NETWORKS allows them, never in a deployment.
@@ -258,6 +259,7 @@ fn api_deps(b: &Backends, clock: &Arc<dyn Clock>, tokens: TokenSecret, base_url:
         attempts: b.attempts.clone(),
         store: b.store.clone(),
         queue: b.queue.clone(),
+        cursors: b.cursors.clone(),
         clock: clock.clone(),
         rotation_overlap: chrono::Duration::hours(24),
         allow_private_networks: true,

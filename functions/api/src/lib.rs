@@ -5,7 +5,8 @@
 //! - [`config`]: `ApiConfig`, read once from the environment.
 //! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`http`]: request parsing and JSON responses shared by the routes.
-//! - [`endpoints`]: `/v1/endpoints…` (CRUD, rotate-secret, enable, deliveries, replay).
+//! - [`endpoints`]: `/v1/endpoints…` (CRUD, rotate-secret, enable, deliveries).
+//! - [`replay`]: `POST /v1/endpoints/{id}/replay`, in order with live deliveries.
 //! - [`tasks`]: `/v1/tasks/{id}`, `/result`, `/stream-tokens`; [`task_config`] its settings.
 //! - [`router`]: [`handle`], which routes a request.
 //! - [`error`]: the crate's error type, [`ApiFnError`].
@@ -15,6 +16,7 @@ pub mod endpoints;
 pub mod error;
 pub mod http;
 pub mod iam;
+pub mod replay;
 pub mod router;
 pub mod task_config;
 pub mod tasks;

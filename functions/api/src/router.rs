@@ -6,6 +6,7 @@ use burstline::apikey::Scope;
 use burstline::attempts::AttemptLog;
 use burstline::auth::Authenticator;
 use burstline::clock::Clock;
+use burstline::cursor::DeliveryCursors;
 use burstline::queue::DeliveryQueue;
 use burstline::store::EventStore;
 use burstline::tenants::EndpointStore;
@@ -26,6 +27,8 @@ pub struct Api {
     pub store: Arc<dyn EventStore>,
     /// Delivery queue (replay).
     pub queue: Arc<dyn DeliveryQueue>,
+    /// Endpoint × task delivery cursors (replay rewinds them).
+    pub cursors: Arc<dyn DeliveryCursors>,
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// How long a rotated-out secret keeps signing.

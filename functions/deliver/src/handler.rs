@@ -7,6 +7,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use burstline::Error;
 use burstline::attempts::{AttemptLog, AttemptRecord, AttemptStatus};
 use burstline::clock::Clock;
+use burstline::cursor::DeliveryCursors;
+use burstline::delivery_order::WaitLimits;
 use burstline::endpoint::{DisabledReason, Endpoint, EndpointState};
 use burstline::event::{Envelope, NewEvent};
 use burstline::ids::{EventId, Seq, TaskId};
@@ -38,6 +40,11 @@ pub struct Policy {
     pub max_commit_waits: u32,
     /// Jobs attempted concurrently per invocation.
     pub concurrency: usize,
+    /// How long a run's claim on an endpoint × task cursor lasts if the run dies: longer than
+    /// an invocation can last (deliver's timeout is 120 s).
+    pub lease: Duration,
+    /// How long jobs wait for their turn in the endpoint × task order.
+    pub order: WaitLimits,
 }
 
 impl Default for Policy {
@@ -48,6 +55,8 @@ impl Default for Policy {
             commit_wait: Duration::from_secs(5),
             max_commit_waits: 720,
             concurrency: 32,
+            lease: Duration::from_secs(180),
+            order: WaitLimits::default(),
         }
     }
 }
@@ -65,6 +74,8 @@ pub struct Deliver {
     pub dead_letters: Arc<dyn DeadLetterSink>,
     /// Attempt log.
     pub attempts: Arc<dyn AttemptLog>,
+    /// Endpoint × task delivery cursors: the order.
+    pub cursors: Arc<dyn DeliveryCursors>,
     /// The tenant event log, for `burstline.endpoint.disabled`.
     pub log: Arc<dyn EventLog>,
     /// HTTP.
@@ -85,10 +96,15 @@ impl std::fmt::Debug for Deliver {
 
 /// What a job leaves behind once attempted.
 #[derive(Debug, Default)]
-struct Aftermath {
-    requeue: Vec<(DeliveryJob, Duration)>,
-    dead: Vec<DeadLetter>,
-    attempts: Vec<AttemptRecord>,
+pub(crate) struct Aftermath {
+    /// Follow-up jobs and their delays.
+    pub(crate) requeue: Vec<(DeliveryJob, Duration)>,
+    /// Dead letters.
+    pub(crate) dead: Vec<DeadLetter>,
+    /// Attempts made.
+    pub(crate) attempts: Vec<AttemptRecord>,
+    /// A chained job had refs of an assignment that lost its commit: nothing was sent.
+    pub(crate) stale: bool,
 }
 
 /// Handles one SQS batch.
@@ -99,108 +115,44 @@ struct Aftermath {
 ///   durably written. If writing them fails, or the message cannot be decoded, the message is
 ///   reported failed: SQS redelivers it (deliveries may repeat; receivers dedupe by
 ///   `webhook-id`) and, after the queue's `maxReceiveCount`, moves it to the DLQ as it is.
-/// - Events of one task reach one endpoint in seq order: a job stops at the first event that
-///   must be retried and re-enqueues the rest.
+/// - Events of one task reach one endpoint in seq order, across jobs, messages, invocations,
+///   retries and replays: a chained job runs only in its turn on the endpoint × task cursor
+///   ([`crate::ordered`]); one whose turn has not come is re-enqueued without spending an
+///   attempt. A job stops at the first event that must be retried and re-enqueues the rest,
+///   which holds back that endpoint × task's later jobs until it is delivered or dead-lettered.
+/// - The batch's jobs are grouped by endpoint × task; a group runs one job at a time in chain
+///   order, groups run concurrently ([`crate::batch`]).
 /// - A job whose events are not committed yet is looked at again in-process a few times
 ///   (fanout commits right after it enqueues), then after `commit_wait`; refs
-///   whose stored event has another id once committed are stale and dropped.
+///   whose stored event has another id once committed are stale and dropped (a chained job
+///   with any stale ref is dropped whole, without moving the cursor).
 #[instrument(skip_all, fields(messages = event.records.len()))]
 pub async fn handle(deps: &Deliver, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    let mut set = tokio::task::JoinSet::new();
-    let limit = Arc::new(tokio::sync::Semaphore::new(deps.policy.concurrency.max(1)));
+    let mut failed = Vec::new();
+    let mut messages = Vec::new();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
-        let deps = deps.clone();
-        let limit = limit.clone();
-        set.spawn(async move {
-            let ok = match message.body.as_deref().map(unpack_message) {
-                Some(Ok(jobs)) => process_message(&deps, jobs, &limit).await,
-                _ => {
-                    warn!(message_id = %id, "undecodable message; leaving it for the DLQ redrive policy");
-                    false
-                }
-            };
-            (id, ok)
-        });
-    }
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((_, true)) => {}
-            Ok((id, false)) => {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+        match message.body.as_deref().map(unpack_message) {
+            Some(Ok(jobs)) => messages.push((id, jobs)),
+            _ => {
+                warn!(message_id = %id, "undecodable message; leaving it for the DLQ redrive policy");
+                failed.push(id);
             }
-            // A panicking job is a bug; Lambda would fail the whole batch, so do the same.
-            Err(e) => panic!("delivery task failed: {e}"),
         }
+    }
+    failed.extend(crate::batch::run(deps, messages).await);
+    let mut response = SqsBatchResponse::default();
+    for id in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     response
 }
 
-async fn process_message(
-    deps: &Deliver,
-    jobs: Vec<DeliveryJob>,
-    limit: &Arc<tokio::sync::Semaphore>,
-) -> bool {
-    let mut set = tokio::task::JoinSet::new();
-    for job in jobs {
-        let deps = deps.clone();
-        let limit = limit.clone();
-        set.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            deliver_job(&deps, job).await
-        });
-    }
-    let mut all = Aftermath::default();
-    let mut ok = true;
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(a)) => {
-                all.requeue.extend(a.requeue);
-                all.dead.extend(a.dead);
-                all.attempts.extend(a.attempts);
-            }
-            Ok(Err(e)) => {
-                warn!(error = %e, "job could not be processed; the message will be redelivered");
-                ok = false;
-            }
-            Err(e) => panic!("delivery job failed: {e}"),
-        }
-    }
-    if let Err(e) = deps.attempts.record(&all.attempts).await {
-        // The attempt log is for insight; a gap there must not cause duplicate deliveries.
-        warn!(error = %e, attempts = all.attempts.len(), "attempt log write failed");
-    }
-    ok && settle(deps, all).await
-}
-
-/// Writes re-enqueues and dead letters; false if any could not be written.
-async fn settle(deps: &Deliver, aftermath: Aftermath) -> bool {
-    let mut by_delay: HashMap<Duration, Vec<DeliveryJob>> = HashMap::new();
-    for (job, delay) in aftermath.requeue {
-        by_delay.entry(delay).or_default().push(job);
-    }
-    let mut ok = true;
-    for (delay, jobs) in by_delay {
-        if let Err(e) = deps.queue.enqueue(&jobs, delay).await {
-            warn!(error = %e, "re-enqueueing failed");
-            ok = false;
-        }
-    }
-    if !aftermath.dead.is_empty()
-        && let Err(e) = deps.dead_letters.dead_letter(&aftermath.dead).await
-    {
-        warn!(error = %e, "dead-lettering failed");
-        ok = false;
-    }
-    ok
-}
-
 /// Attempts one job. `Err` only for infrastructure failures worth a redelivery.
 #[instrument(skip_all, fields(tenant_id = %job.tenant_id, task_id = %job.task_id, endpoint_id = %job.endpoint_id, attempt = job.attempt + 1))]
-async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, Error> {
+pub(crate) async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, Error> {
     let now = deps.clock.now();
     let mut out = Aftermath::default();
     if let Some(due) = job.not_before.filter(|due| *due > now) {
@@ -225,9 +177,16 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
         ));
         return Ok(out);
     }
+    let refs = job.events.len();
     let Some(events) = load_events(deps, &mut job, &mut out).await? else {
         return Ok(out);
     };
+    if job.chain.is_some() && job.events.len() < refs {
+        // Refs of a plan that lost its commit: its chain is not the committed one, so it must
+        // neither send nor move the cursor. The winning plan's jobs carry the stored events.
+        out.stale = true;
+        return Ok(out);
+    }
     let posts = deliveries(&endpoint, &events);
     let attempt = job.attempt + 1;
     let mut delivered_any = false;

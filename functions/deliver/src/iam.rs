@@ -1,6 +1,7 @@
 //! The AWS actions deliver's ports call, per resource; `template.yaml` grants exactly these.
 
 use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::iam::Grant;
 use burstline::log::kinesis::KinesisLog;
 use burstline::queue::sqs::SqsQueue;
@@ -8,7 +9,8 @@ use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 
 /// What deliver calls: the job's events (`EventStore::head`, `::events`), the endpoint and its
-/// health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log, retries
+/// health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log and the delivery
+/// cursors (`DeliveryCursors::claim`, `::advance`, `::release`), retries
 /// (`DeliveryQueue::enqueue`), dead letters, and `EventLog::put` for
 /// `burstline.endpoint.disabled`. Receiving and deleting jobs is the event source mapping's.
 pub const AWS_ACTIONS: &[Grant] = &[
@@ -22,7 +24,12 @@ pub const AWS_ACTIONS: &[Grant] = &[
     },
     Grant {
         resource: "DELIVERIES_TABLE",
-        methods: &[DynamoAttempts::RECORD],
+        methods: &[
+            DynamoAttempts::RECORD,
+            DynamoCursors::CLAIM,
+            DynamoCursors::ADVANCE,
+            DynamoCursors::RELEASE,
+        ],
     },
     Grant {
         resource: "DELIVERY_QUEUE_URL",

@@ -9,13 +9,17 @@
 //! - [`request`]: events → signed POSTs, one per event or batched (pure).
 //! - [`http`]: the [`http::WebhookSender`] port and its SSRF-safe reqwest adapter.
 //! - [`handler`]: [`handle`], the batch contract, retries, dead letters and endpoint health.
+//! - `batch`: a batch's jobs grouped by endpoint × task, run in chain order, settled per message.
+//! - `ordered`: one job in its turn on the endpoint × task cursor (claim, deliver, advance).
 //! - [`error`]: the crate's error type, [`DeliverError`].
 
+mod batch;
 pub mod config;
 pub mod error;
 pub mod handler;
 pub mod http;
 pub mod iam;
+mod ordered;
 pub mod outcome;
 pub mod request;
 

@@ -2,6 +2,7 @@
 
 use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::clock::SystemClock;
+use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::log::kinesis::KinesisLog;
 use burstline::queue::sqs::SqsQueue;
 use burstline::requests::RequestCounter;
@@ -44,9 +45,15 @@ async fn main() -> Result<(), Error> {
             requests.clone(),
         )),
         attempts: Arc::new(DynamoAttempts::new(
+            ddb.clone(),
+            &config.deliveries_table,
+            days(config.attempt_log_days),
+        )),
+        cursors: Arc::new(DynamoCursors::new(
             ddb,
             &config.deliveries_table,
             days(config.attempt_log_days),
+            requests.clone(),
         )),
         log: Arc::new(KinesisLog::new(
             aws_sdk_kinesis::Client::new(&aws),

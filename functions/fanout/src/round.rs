@@ -140,7 +140,8 @@ pub async fn commit_round(
     // Jobs before the commit, so no crash can lose one; only those this invocation has not
     // enqueued already (a re-plan often comes out the same).
     let mut changed = Vec::new();
-    for (p, t) in &planned {
+    // jobs_for also records in each plan's head where every endpoint's webhook chain now ends.
+    for (p, t) in &mut planned {
         let jobs = jobs_for(p, &t.subscriptions);
         if learned.enqueued.differs(&p.key, &jobs) {
             changed.push((p.key.clone(), jobs));

@@ -2,7 +2,7 @@
 //!
 //! | item   | pk                      | sk  | attributes |
 //! |--------|-------------------------|-----|------------|
-//! | head   | `T#{tenant}#{task}`     | 0   | status, last_seq, terminal_seq, shard_id, position, version, created_at, updated_at |
+//! | head   | `T#{tenant}#{task}`     | 0   | status, last_seq, terminal_seq, shard_id, position, version, created_at, updated_at, chain_ends (M endpoint → N) |
 //! | event  | `T#{tenant}#{task}`     | seq | id, type, time, data (JSON text) |
 //! | marker | `ID#{tenant}#{event_id}`| 0   | task_id, seq |
 //!
@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::event::{Envelope, EventType, format_time};
 use crate::head::{StreamPosition, TaskHead, TaskStatus};
 use crate::iam::Actions;
-use crate::ids::{EventId, Seq, TaskId, TaskKey, TenantId};
+use crate::ids::{EndpointId, EventId, Seq, TaskId, TaskKey, TenantId};
 use crate::requests::RequestCounter;
 use crate::sequence::{CommitChunk, client_request_token};
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The events table.
@@ -162,7 +162,32 @@ fn head_item(h: &TaskHead, expires_at: i64) -> Item {
         item.insert("shard_id".into(), s(&p.shard_id));
         item.insert("position".into(), s(&p.sequence_number));
     }
+    if !h.chain_ends.is_empty() {
+        let ends = h
+            .chain_ends
+            .iter()
+            .map(|(ep, seq)| (ep.to_string(), n(seq.0)))
+            .collect();
+        item.insert("chain_ends".into(), AttributeValue::M(ends));
+    }
     item
+}
+
+/// Where each endpoint's webhook chain ends; heads written before chains existed have none.
+fn chain_ends_from_item(item: &Item) -> Result<BTreeMap<EndpointId, Seq>> {
+    let Some(map) = item.get("chain_ends").and_then(|v| v.as_m().ok()) else {
+        return Ok(BTreeMap::new());
+    };
+    map.iter()
+        .map(|(ep, v)| {
+            let seq = v
+                .as_n()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::InvalidData(format!("chain_ends.{ep}")))?;
+            Ok((parse("chain_ends", ep)?, Seq(seq)))
+        })
+        .collect()
 }
 
 fn head_from_item(item: &Item) -> Result<TaskHead> {
@@ -185,6 +210,7 @@ fn head_from_item(item: &Item) -> Result<TaskHead> {
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
         version: get_n(item, "version")?,
+        chain_ends: chain_ends_from_item(item)?,
     })
 }
 
