@@ -103,7 +103,9 @@ pub async fn commit_round(
     let now = Utc::now();
     let mut planned: Vec<(TaskPlan, &TaskWork)> = tasks
         .iter()
-        .filter_map(|t| plan_task(&t.key, heads.get(&t.key), &t.records, &excluded, now).map(|p| (p, *t)))
+        .filter_map(|t| {
+            plan_task(&t.key, heads.get(&t.key), &t.records, &excluded, now).map(|p| (p, *t))
+        })
         .collect();
 
     // Tell the tenant before the commit moves the head past a record set aside, as jobs go
@@ -146,7 +148,10 @@ pub async fn commit_round(
             changed.push((p.key.clone(), jobs));
         }
     }
-    let jobs: Vec<_> = changed.iter().flat_map(|(_, j)| j.iter().cloned()).collect();
+    let jobs: Vec<_> = changed
+        .iter()
+        .flat_map(|(_, j)| j.iter().cloned())
+        .collect();
     if !jobs.is_empty() {
         if let Err(e) = deps.queue.enqueue(&jobs, std::time::Duration::ZERO).await {
             warn!(error = %e, jobs = jobs.len(), "enqueueing webhook jobs failed");

@@ -406,15 +406,14 @@ impl EventStore for DynamoStore {
                 })
             }
             CommitFailure::ReadBack => Err(self.find_conflicts(chunks).await?),
-            CommitFailure::Refused => Err(reclassify(error, |operation, message| {
-                Error::Refused { operation, message }
+            CommitFailure::Refused => Err(reclassify(error, |operation, message| Error::Refused {
+                operation,
+                message,
             })),
-            CommitFailure::Transient => Err(reclassify(error, |operation, message| {
-                Error::Aws {
-                    operation,
-                    message,
-                    retryable: true,
-                }
+            CommitFailure::Transient => Err(reclassify(error, |operation, message| Error::Aws {
+                operation,
+                message,
+                retryable: true,
             })),
             CommitFailure::Other => Err(error),
         }
