@@ -186,8 +186,8 @@ impl Packer {
             while let Some(next) = pending.peek() {
                 let size = event_bytes(&next.envelope);
                 let items = self.items + 1 + 2 * (taken.len() + 1);
-                let fits = items <= self.max_items
-                    && self.bytes + bytes + size <= MAX_TRANSACTION_BYTES;
+                let fits =
+                    items <= self.max_items && self.bytes + bytes + size <= MAX_TRANSACTION_BYTES;
                 // An empty transaction always takes one event: a single event is far below
                 // the byte limit (data is capped at 350 KiB), so this cannot overflow.
                 let first_in_empty_tx = taken.is_empty() && self.current.is_empty();
@@ -301,7 +301,11 @@ pub fn client_request_token(chunks: &[CommitChunk]) -> String {
         let position = c.head.position.as_ref();
         field(position.map_or("", |p| p.shard_id.as_str()));
         field(position.map_or("", |p| p.sequence_number.as_str()));
-        field(&c.head.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+        field(
+            &c.head
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        );
         for e in &c.events {
             field(&e.seq.0.to_string());
             field(e.id.as_str());
@@ -548,7 +552,10 @@ mod tests {
         let txs = pack_one_event_each(plans);
         check_invariants(&txs);
         assert_eq!(txs.len(), 4);
-        assert!(txs.iter().all(|tx| tx.len() == 1 && tx[0].events.len() == 1));
+        assert!(
+            txs.iter()
+                .all(|tx| tx.len() == 1 && tx[0].events.len() == 1)
+        );
         let last_of_a = &txs[2][0];
         assert_eq!(last_of_a.head.last_seq, Seq(3));
         assert_eq!(last_of_a.head.status, TaskStatus::Completed);

@@ -521,14 +521,22 @@ pub async fn reused_id_is_set_aside_without_blocking_the_shard(stack: Stack) {
     let acme = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
     let zeta = tenant_with_key(&stack, "zeta", &[Scope::Ingest]).await;
     subscribe(&stack, "acme", &["*"]).await;
-    ingest_ok(&stack, &acme, &json!({"events":[
+    ingest_ok(
+        &stack,
+        &acme,
+        &json!({"events":[
         {"id":"step-1","type":"tool_call.started","task_id":"a"},
-        {"id":"a-2","type":"tool_call.completed","task_id":"a"}]}))
+        {"id":"a-2","type":"tool_call.completed","task_id":"a"}]}),
+    )
     .await;
     ingest_ok(&stack, &zeta, &burst("z", 3)).await;
-    ingest_ok(&stack, &acme, &json!({"events":[
+    ingest_ok(
+        &stack,
+        &acme,
+        &json!({"events":[
         {"id":"step-1","type":"tool_call.started","task_id":"b"},
-        {"id":"b-2","type":"tool_call.completed","task_id":"b"}]}))
+        {"id":"b-2","type":"tool_call.completed","task_id":"b"}]}),
+    )
     .await;
     ingest_ok(&stack, &zeta, &burst("z2", 2)).await;
 
@@ -539,7 +547,10 @@ pub async fn reused_id_is_set_aside_without_blocking_the_shard(stack: Stack) {
         (0, 0),
         "the shard moved on: {stats:?}"
     );
-    assert_eq!(stats.invocations, 2, "the batch, then the rejection: {stats:?}");
+    assert_eq!(
+        stats.invocations, 2,
+        "the batch, then the rejection: {stats:?}"
+    );
     let a = stored(&stack, &task("acme", "a")).await;
     assert_eq!(ids_of(&a), ["step-1", "a-2"]);
     let b = stored(&stack, &task("acme", "b")).await;
@@ -560,13 +571,26 @@ pub async fn reused_id_is_set_aside_without_blocking_the_shard(stack: Stack) {
     assert!(rejections(&stack, "zeta").await.is_empty());
 
     // Later batches: a reuse by task c is set aside; a resubmission to a is a duplicate.
-    ingest_ok(&stack, &acme, &json!({"events":[
+    ingest_ok(
+        &stack,
+        &acme,
+        &json!({"events":[
         {"id":"step-1","type":"tool_call.started","task_id":"c"},
-        {"id":"c-2","type":"tool_call.completed","task_id":"c"},
-        {"id":"step-1","type":"tool_call.started","task_id":"a"}]}))
+        {"id":"c-2","type":"tool_call.completed","task_id":"c"}]}),
+    )
+    .await;
+    ingest_ok(
+        &stack,
+        &acme,
+        &json!({"id":"step-1","type":"tool_call.started","task_id":"a"}),
+    )
     .await;
     let stats = drain(&stack, &stack.fanout(), 100).await;
-    assert_eq!((stats.function_errors, stats.discarded), (0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.function_errors, stats.discarded),
+        (0, 0),
+        "{stats:?}"
+    );
     assert_eq!(ids_of(&stored(&stack, &task("acme", "c")).await), ["c-2"]);
     assert_eq!(stored(&stack, &task("acme", "a")).await.len(), 2);
     let told = rejections(&stack, "acme").await;
@@ -606,7 +630,11 @@ pub async fn refused_record_is_set_aside(stack: Stack) {
     ingest_ok(&stack, &acme, &json!({"id":"a-3","type":"x","task_id":"a"})).await;
     ingest_ok(&stack, &zeta, &burst("z", 3)).await;
     let stats = drain(&stack, &stack.fanout(), 100).await;
-    assert_eq!((stats.function_errors, stats.discarded), (0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.function_errors, stats.discarded),
+        (0, 0),
+        "{stats:?}"
+    );
     let a = stored(&stack, &task("acme", "a")).await;
     assert_eq!(ids_of(&a), ["a-1", "a-3"]);
     assert!(is_dense(&a.iter().map(|e| e.seq).collect::<Vec<_>>()));
@@ -624,21 +652,29 @@ pub async fn refused_record_is_set_aside(stack: Stack) {
 pub async fn unchanged_plans_are_not_enqueued_again(stack: Stack) {
     let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
     subscribe(&stack, "acme", &["*"]).await;
-    ingest_ok(&stack, &key, &json!({"id":"p-1","type":"x","task_id":"run-1"})).await;
+    ingest_ok(
+        &stack,
+        &key,
+        &json!({"id":"p-1","type":"x","task_id":"run-1"}),
+    )
+    .await;
     drain(&stack, &stack.fanout(), 100).await;
     drain_jobs(&stack).await;
     // run-2 and run-1 share a transaction; run-1 resubmits p-1, so it conflicts.
     ingest_ok(&stack, &key, &burst("run-2", 5)).await;
-    ingest_ok(&stack, &key, &json!({"events":[
+    ingest_ok(
+        &stack,
+        &key,
+        &json!({"events":[
         {"id":"p-1","type":"x","task_id":"run-1"},
-        {"id":"p-2","type":"x","task_id":"run-1"}]}))
+        {"id":"p-2","type":"x","task_id":"run-1"}]}),
+    )
     .await;
     let records = stream_records(&stack).await;
     let shard = stack.shards.shards().await.unwrap().remove(0);
     stack.requests.reset();
     let out =
-        fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records[1..], "arn"))
-            .await;
+        fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records[1..], "arn")).await;
     assert_eq!((out.stored, out.duplicates), (6, 1), "{out:?}");
     assert_eq!(
         stack.requests.snapshot().get("dynamodb:TransactWriteItems"),

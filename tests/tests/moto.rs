@@ -61,8 +61,7 @@ async fn cross_tenant_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_id_is_set_aside_without_blocking_the_shard() {
-    scenarios::reused_id_is_set_aside_without_blocking_the_shard(Stack::moto("reuse").await)
-        .await;
+    scenarios::reused_id_is_set_aside_without_blocking_the_shard(Stack::moto("reuse").await).await;
 }
 
 /// DynamoDB (moto) refuses an item over 400 KB: only that record is set aside.

@@ -51,7 +51,13 @@ mod tests {
         assert!(sent.differs(&key, &["seq 1-2"]));
         sent.record(key.clone(), vec!["seq 1-2"]);
         assert!(!sent.differs(&key, &["seq 1-2"]), "same plan, same jobs");
-        assert!(sent.differs(&key, &["seq 1"]), "a re-plan without a duplicate");
-        assert!(sent.differs(&key, &[]), "a re-plan with nothing left to deliver");
+        assert!(
+            sent.differs(&key, &["seq 1"]),
+            "a re-plan without a duplicate"
+        );
+        assert!(
+            sent.differs(&key, &[]),
+            "a re-plan with nothing left to deliver"
+        );
     }
 }

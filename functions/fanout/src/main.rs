@@ -30,7 +30,11 @@ async fn main() -> Result<(), Error> {
             requests.clone(),
         )),
         directory: Directory::new(
-            Arc::new(DynamoTenants::new(ddb, &config.tenants_table, requests.clone())),
+            Arc::new(DynamoTenants::new(
+                ddb,
+                &config.tenants_table,
+                requests.clone(),
+            )),
             config.subscription_cache,
         ),
         log: Arc::new(KinesisLog::new(

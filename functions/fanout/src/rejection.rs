@@ -223,7 +223,10 @@ mod tests {
     #[test]
     fn the_id_is_derived_from_the_record_position_only() {
         let long_seq = "4".repeat(56);
-        let a = rejection_id(&StreamPosition::new("shardId-000000000001", long_seq.clone()));
+        let a = rejection_id(&StreamPosition::new(
+            "shardId-000000000001",
+            long_seq.clone(),
+        ));
         let again = rejection_id(&StreamPosition::new("shardId-000000000001", long_seq));
         let other = rejection_id(&StreamPosition::new("shardId-000000000002", "4"));
         assert_eq!(a, again);

@@ -508,15 +508,14 @@ impl EventStore for DynamoStore {
                 })
             }
             CommitFailure::ReadBack => Err(self.find_conflicts(chunks).await?),
-            CommitFailure::Refused => Err(reclassify(error, |operation, message| {
-                Error::Refused { operation, reason: message }
+            CommitFailure::Refused => Err(reclassify(error, |operation, message| Error::Refused {
+                operation,
+                reason: message,
             })),
-            CommitFailure::Transient => Err(reclassify(error, |operation, message| {
-                Error::Aws {
-                    operation,
-                    message,
-                    retryable: true,
-                }
+            CommitFailure::Transient => Err(reclassify(error, |operation, message| Error::Aws {
+                operation,
+                message,
+                retryable: true,
             })),
             CommitFailure::Other => Err(error),
         }

@@ -248,7 +248,10 @@ mod tests {
         let err = store.commit(&txs[0]).await.unwrap_err();
         assert!(matches!(err, Error::Refused { .. }), "{err}");
         assert!(!err.is_retryable());
-        assert!(store.head(&txs[0][0].key).await.unwrap().is_none(), "nothing written");
+        assert!(
+            store.head(&txs[0][0].key).await.unwrap().is_none(),
+            "nothing written"
+        );
         // Each alone is fine.
         store.commit(&txs[0][..1]).await.unwrap();
     }
