@@ -171,13 +171,18 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
         .to_owned();
     let endpoint_id = created["id"].as_str().unwrap().to_owned();
 
-    // 2. Ingest a burst.
+    // 2. Start a task with its first event and open its stream at once, as README's flow
+    // does: fanout has not committed the event yet, so the stream waits for it (not 404);
+    // the rest of the burst is ingested while it streams.
     let events = burst("e2e-a", 60);
     let ids = ids_of(&events);
-    ingest(&client, &dev, key, &events).await;
+    ingest(&client, &dev, key, &events[..1]).await;
+    let (streamed, ()) = tokio::join!(
+        read_stream(&client, &dev, key, "e2e-a"),
+        ingest(&client, &dev, key, &events[1..])
+    );
 
     // 3. The stream sends every seq in order, in acceptance order.
-    let streamed = read_stream(&client, &dev, key, "e2e-a").await;
     let want: Vec<(u64, String)> = (1..=60).zip(ids.iter().cloned()).collect();
     assert_eq!(streamed, want);
 

@@ -87,10 +87,9 @@ enum Opened {
 /// - A task with no committed event yet is waited for, up to `task_wait`, before anything is
 ///   sent ([`crate::task_wait`]); still absent, it is a 404.
 /// - `200 text/event-stream`: `retry:` with the resume point as `id:`, then the events after
-///   it in seq order
-///   (never skipping one), `: ping` when quiet, `event: gap` for seqs past retention; the
-///   response ends after the terminal event, at the configured lifetime, or when the client
-///   goes away.
+///   it in seq order (never skipping one), `: ping` when quiet, `event: gap` for seqs past
+///   retention; the response ends after the terminal event, at the configured lifetime, or
+///   when the client goes away.
 /// - `204`: the task is finished and nothing is left after the resume point.
 /// - JSON errors: 400 bad resume point, 401 bad credentials, 403 scope or token for another
 ///   task, 404 unknown task (including another tenant's), 429 + `Retry-After` over budget for
@@ -143,17 +142,18 @@ async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
     let found = find_head(deps.store.as_ref(), &key, deps.settings.task_wait)
         .await
         .map_err(|e| unavailable("head", &e))?;
-    let (head, cursor) = match (found, resume) {
-        (Found::Absent, _) => return Err(ApiError::not_found("no such task")),
-        (Found::Present(head) | Found::Appeared(head), ResumePoint::Start) => (head, Seq(0)),
-        (Found::Present(head) | Found::Appeared(head), ResumePoint::After(seq)) => (head, seq),
-        (Found::Present(head), ResumePoint::Now) => {
-            let last = head.last_seq;
-            (head, last)
-        }
+    let (head, appeared) = match found {
+        Found::Present(head) => (head, false),
+        Found::Appeared(head) => (head, true),
+        Found::Absent => return Err(ApiError::not_found("no such task")),
+    };
+    let cursor = match resume {
+        ResumePoint::Start => Seq(0),
+        ResumePoint::After(seq) => seq,
         // Every event of a task that appeared while we waited was committed after the
-        // request arrived: all of them are "new".
-        (Found::Appeared(head), ResumePoint::Now) => (head, Seq(0)),
+        // request arrived: all of them are new.
+        ResumePoint::Now if appeared => Seq(0),
+        ResumePoint::Now => head.last_seq,
     };
     if head.status.is_terminal() && cursor >= head.last_seq {
         info!(cursor = cursor.0, "task finished and fully read");
