@@ -221,6 +221,7 @@ fn job_of_size(endpoint: &EndpointId, bytes: usize) -> DeliveryJob {
         not_before: None,
         commit_waits: 0,
         history: Vec::new(),
+        chain: None,
     };
     let per_ref = serde_json::to_string(&EventRef {
         seq: Seq(1_000_000),
