@@ -13,7 +13,7 @@ use burstline::ids::Seq;
 use burstline::job::DeliveryJob;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
-use tracing::{debug, info, instrument, warn};
+use tracing::{info, instrument, warn};
 
 /// Attempts `job` in its turn. Jobs outside the order (no chain) and jobs not due yet go
 /// straight to [`deliver_job`]. `Err` only for infrastructure failures worth a redelivery; the
