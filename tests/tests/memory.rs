@@ -17,7 +17,11 @@ async fn end_to_end() {
 /// Three pollers, a 503 mid-way and a racing replay: every task's webhooks in seq order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_in_order_under_concurrency() {
-    burstline_tests::ordering::webhooks_in_order_under_concurrency(Stack::memory()).await;
+    burstline_tests::ordering::webhooks_in_order_under_concurrency(
+        Stack::memory(),
+        burstline_tests::ordering::Shape::MEMORY,
+    )
+    .await;
 }
 
 #[tokio::test]

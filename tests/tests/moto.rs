@@ -13,8 +13,11 @@ async fn end_to_end() {
 /// fanout batches per task, a 503 mid-way and a replay racing live traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_in_order_under_concurrency() {
-    burstline_tests::ordering::webhooks_in_order_under_concurrency(Stack::moto("order").await)
-        .await;
+    burstline_tests::ordering::webhooks_in_order_under_concurrency(
+        Stack::moto("order").await,
+        burstline_tests::ordering::Shape::MOTO,
+    )
+    .await;
 }
 
 /// The cursor's conditions as DynamoDB (moto) enforces them.

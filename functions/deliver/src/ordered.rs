@@ -51,7 +51,7 @@ pub(crate) async fn run_in_turn(deps: &Deliver, job: DeliveryJob) -> Result<Afte
                 return Ok(Aftermath::default());
             }
             Turn::Wait { why, delay } => {
-                info!(?why, after = %chain.after, delay_s = delay.as_secs(), "not its turn yet");
+                debug!(?why, after = %chain.after, delay_s = delay.as_secs(), "not its turn yet");
                 return Ok(waiting(job, &chain, now, delay));
             }
             Turn::Jump { from } => {
