@@ -70,3 +70,8 @@ async fn partial_stream_failure_is_503_with_the_rejected_events() {
     assert_eq!(v["rejected"], json!([{"index":1,"id":"e-2","task_id":"t"}]));
     assert_eq!(log.len(), 2);
 }
+
+#[tokio::test]
+async fn events_at_reads_exactly_the_asked_seqs() {
+    scenarios::events_at_reads_exactly_the_asked_seqs(Stack::memory()).await;
+}

@@ -32,6 +32,12 @@ pub trait EventStore: Send + Sync {
     /// Up to `limit` events of a task with seq greater than `after`, ascending.
     async fn events(&self, key: &TaskKey, after: Seq, limit: usize) -> Result<Vec<Envelope>>;
 
+    /// The events of a task stored at `seqs`, ascending; a seq holding no event is absent.
+    /// Strongly consistent, like [`EventStore::events`], and reads only those items (any number
+    /// of seqs, [`MAX_KEYS_PER_BATCH_GET`] per request): what deliver uses to load exactly the
+    /// events a sparse job sends.
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> Result<Vec<Envelope>>;
+
     /// Where an event id of `tenant` is stored, if it is.
     async fn find_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<(TaskId, Seq)>>;
 }
