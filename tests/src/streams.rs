@@ -292,6 +292,9 @@ impl EventStore for FailingReads {
         }
         self.inner.events(key, after, limit).await
     }
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> burstline::Result<Vec<Envelope>> {
+        self.inner.events_at(key, seqs).await
+    }
     async fn find_event(
         &self,
         tenant: &TenantId,

@@ -254,6 +254,7 @@ async fn a_sparse_replay_loads_only_its_events_a_page_at_a_time() {
     assert_eq!(stored.len(), 2000);
     // A replay of one event type over the whole span: 100 refs, 20 seqs apart.
     let job = DeliveryJob {
+        chain: None,
         tenant_id: ep.tenant_id.clone(),
         task_id: task.task_id.clone(),
         endpoint_id: ep.id.clone(),
@@ -308,6 +309,7 @@ async fn waiting_for_a_commit_backs_off_then_dead_letters_after_an_hour() {
     let (stack, _key, ep) = world().await;
     // A job whose events never get committed.
     let job = DeliveryJob {
+        chain: None,
         tenant_id: ep.tenant_id.clone(),
         task_id: "never".parse().unwrap(),
         endpoint_id: ep.id.clone(),
