@@ -516,7 +516,11 @@ mod tests {
         plan.head.chain_ends.insert(ep_early.clone(), Seq(10));
         let txs = pack_transactions(vec![plan]);
         let first = &txs[0][0].head;
-        assert_eq!(first.chain_ends[&ep_all], Seq(49), "a re-plan continues from 49");
+        assert_eq!(
+            first.chain_ends[&ep_all],
+            Seq(49),
+            "a re-plan continues from 49"
+        );
         assert_eq!(first.chain_ends[&ep_early], Seq(10));
         assert_eq!(txs[2][0].head.chain_ends[&ep_all], Seq(120));
     }

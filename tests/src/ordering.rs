@@ -164,9 +164,9 @@ pub async fn webhooks_in_order_under_concurrency(stack: Stack, shape: Shape) {
         let last_activity = last_activity.clone();
         tasks.spawn(async move {
             let driver = SqsDriver::new(stack.queue_reader.clone(), SqsMapping::default());
-            let handler = |ev| {
+            let handler = |ev, deadline| {
                 let deps = deps.clone();
-                async move { Ok(deliver::handle(&deps, ev).await) }
+                async move { Ok(deliver::handle_until(&deps, ev, deadline).await) }
             };
             while !stop.load(Ordering::Relaxed) {
                 let stats = driver.poll_once(&handler).await.unwrap();

@@ -695,3 +695,40 @@ pub async fn unchanged_plans_are_not_enqueued_again(stack: Stack) {
         "p-1 once, p-2"
     );
 }
+
+/// `EventStore::events_at` reads exactly the seqs asked for, of that task only, ascending,
+/// whatever their number (more than one `BatchGetItem`'s 100 keys) and order.
+pub async fn events_at_reads_exactly_the_asked_seqs(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    ingest_ok(&stack, &key, &burst("run-1", 5)).await;
+    ingest_ok(&stack, &key, &burst("run-2", 5)).await;
+    drain(&stack, &stack.fanout(), 100).await;
+    let run1 = task("acme", "run-1");
+    let all = stored(&stack, &run1).await;
+    let got = stack
+        .store
+        .events_at(&run1, &[Seq(4), Seq(2), Seq(9)])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![all[1].clone(), all[3].clone()],
+        "absent seqs are absent"
+    );
+    let wide: Vec<Seq> = (1..=150).rev().map(Seq).collect();
+    stack.requests.reset();
+    let got = stack.store.events_at(&run1, &wide).await.unwrap();
+    assert_eq!(got, all, "only run-1's events, ascending");
+    assert_eq!(
+        stack.requests.snapshot().get("dynamodb:BatchGetItem"),
+        Some(&2),
+        "150 keys are two requests"
+    );
+    let none = stack
+        .store
+        .events_at(&task("acme", "no-such-task"), &[Seq(1)])
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(stack.store.events_at(&run1, &[]).await.unwrap().is_empty());
+}

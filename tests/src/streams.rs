@@ -216,6 +216,14 @@ impl EventStore for Hiding {
             .filter(|e| !hidden.contains(&e.seq.0))
             .collect())
     }
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> burstline::Result<Vec<Envelope>> {
+        let page = self.inner.events_at(key, seqs).await?;
+        let hidden = self.hidden.lock().unwrap().clone();
+        Ok(page
+            .into_iter()
+            .filter(|e| !hidden.contains(&e.seq.0))
+            .collect())
+    }
     async fn find_event(
         &self,
         tenant: &TenantId,
@@ -283,6 +291,9 @@ impl EventStore for FailingReads {
             });
         }
         self.inner.events(key, after, limit).await
+    }
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> burstline::Result<Vec<Envelope>> {
+        self.inner.events_at(key, seqs).await
     }
     async fn find_event(
         &self,

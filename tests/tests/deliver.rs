@@ -651,6 +651,17 @@ impl burstline::store::EventStore for LateCommitStore {
         }
         Ok(all)
     }
+    async fn events_at(
+        &self,
+        key: &burstline::ids::TaskKey,
+        seqs: &[burstline::ids::Seq],
+    ) -> burstline::Result<Vec<burstline::event::Envelope>> {
+        let mut all = self.inner.events_at(key, seqs).await?;
+        if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            all.truncate(all.len().saturating_sub(self.late));
+        }
+        Ok(all)
+    }
     async fn find_event(
         &self,
         tenant: &burstline::ids::TenantId,

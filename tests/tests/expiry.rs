@@ -89,6 +89,16 @@ async fn scenario(store: Arc<dyn EventStore>, clock: ManualClock) {
         [3, 4]
     );
     assert_eq!(seqs(&store.events(&long, Seq(0), 1).await.unwrap()), [3]);
+    assert_eq!(
+        seqs(
+            &store
+                .events_at(&long, &[Seq(1), Seq(2), Seq(3), Seq(4)])
+                .await
+                .unwrap()
+        ),
+        [3, 4],
+        "events_at skips expired events like events"
+    );
     let acme = long.tenant_id.clone();
     let find = |id: &str| {
         let (store, acme, id) = (store.clone(), acme.clone(), EventId::parse(id).unwrap());
@@ -99,6 +109,7 @@ async fn scenario(store: Arc<dyn EventStore>, clock: ManualClock) {
     assert_eq!(find("l-3").await, Some((long.task_id.clone(), Seq(3))));
     assert_eq!(store.head(&short).await.unwrap(), None);
     assert!(store.events(&short, Seq(0), 10).await.unwrap().is_empty());
+    assert!(store.events_at(&short, &[Seq(1)]).await.unwrap().is_empty());
 
     // fanout plans from `heads`, which still sees the expired head: the commit conditional on
     // its version succeeds (a hidden head would make it conflict forever) and continues the

@@ -197,3 +197,8 @@ async fn the_rejections_task_is_never_answered_with_a_rejection() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn events_at_reads_exactly_the_asked_seqs() {
+    scenarios::events_at_reads_exactly_the_asked_seqs(Stack::memory()).await;
+}

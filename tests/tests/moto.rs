@@ -89,6 +89,12 @@ async fn template_sized_batches() {
     scenarios::template_sized_batches(Stack::moto("bigbatch").await).await;
 }
 
+/// `BatchGetItem` of specific seqs, consistent, chunked at 100 keys, in DynamoDB's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_at_reads_exactly_the_asked_seqs() {
+    scenarios::events_at_reads_exactly_the_asked_seqs(Stack::moto("eventsat").await).await;
+}
+
 /// Webhooks through SQS and DynamoDB on moto: fanout's jobs → SQS → deliver → a real
 /// receiver; a rejected delivery lands in the SQS DLQ, the attempt log in DynamoDB, and a
 /// redrive delivers it.

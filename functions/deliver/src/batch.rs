@@ -1,7 +1,10 @@
 //! One SQS batch: the jobs of all its messages grouped by endpoint × task, each group run one
 //! job at a time in chain order (so a task's later job never waits on a cursor that an earlier
-//! job of the same batch is about to move), groups concurrently; follow-ups settled per message.
+//! job of the same batch is about to move), groups concurrently, until the invocation's
+//! deadline (a job starting after the cutoff is handed back untouched); follow-ups settled per
+//! message.
 
+use crate::deadline::Cutoff;
 use crate::handler::{Aftermath, Deliver};
 use crate::ordered::run_in_turn;
 use burstline::job::DeliveryJob;
@@ -15,8 +18,12 @@ type Tagged = (usize, DeliveryJob);
 
 /// Runs every job of `messages` (id, jobs) and settles their follow-ups; returns the ids of the
 /// messages to report failed (a job hit an infrastructure error, or a follow-up could not be
-/// written).
-pub(crate) async fn run(deps: &Deliver, messages: Vec<(String, Vec<DeliveryJob>)>) -> Vec<String> {
+/// written). No job starts a POST past `cutoff`.
+pub(crate) async fn run(
+    deps: &Deliver,
+    messages: Vec<(String, Vec<DeliveryJob>)>,
+    cutoff: Cutoff,
+) -> Vec<String> {
     let limit = Arc::new(tokio::sync::Semaphore::new(deps.policy.concurrency.max(1)));
     let mut ids = Vec::with_capacity(messages.len());
     let mut tagged = Vec::new();
@@ -32,7 +39,7 @@ pub(crate) async fn run(deps: &Deliver, messages: Vec<(String, Vec<DeliveryJob>)
             let mut done = Vec::with_capacity(group.len());
             for (i, job) in group {
                 let _permit = limit.acquire().await;
-                done.push((i, run_in_turn(&deps, job).await));
+                done.push((i, run_in_turn(&deps, job, cutoff).await));
             }
             done
         });

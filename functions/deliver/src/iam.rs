@@ -8,15 +8,19 @@ use burstline::queue::sqs::SqsQueue;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 
-/// What deliver calls: the job's events (`EventStore::head`, `::events`), the endpoint and its
-/// health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log and the delivery
-/// cursors (`DeliveryCursors::claim`, `::advance`, `::release`), retries
+/// What deliver calls: the job's events (`EventStore::head`, `::events`, `::events_at`), the
+/// endpoint and its health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log and
+/// the delivery cursors (`DeliveryCursors::claim`, `::advance`, `::release`), retries
 /// (`DeliveryQueue::enqueue`), dead letters, and `EventLog::put` for
 /// `burstline.endpoint.disabled`. Receiving and deleting jobs is the event source mapping's.
 pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "EVENTS_TABLE",
-        methods: &[DynamoStore::HEAD, DynamoStore::EVENTS],
+        methods: &[
+            DynamoStore::HEAD,
+            DynamoStore::EVENTS,
+            DynamoStore::EVENTS_AT,
+        ],
     },
     Grant {
         resource: "TENANTS_TABLE",

@@ -1,4 +1,4 @@
-//! deliver Lambda: SQS event source → [`deliver::handle`].
+//! deliver Lambda: SQS event source → [`deliver::handle_until`] the invocation's deadline.
 
 use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::clock::SystemClock;
@@ -8,10 +8,13 @@ use burstline::queue::sqs::SqsQueue;
 use burstline::requests::RequestCounter;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
+use deliver::deadline::remaining;
 use deliver::http::HttpSender;
 use deliver::{Deliver, DeliverConfig};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::time::Instant;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -68,7 +71,8 @@ async fn main() -> Result<(), Error> {
         policy: config.policy,
     };
     run(service_fn(async |event: LambdaEvent<_>| {
-        Ok::<_, Error>(deliver::handle(&deps, event.payload).await)
+        let deadline = Instant::now() + remaining(event.context.deadline, SystemTime::now());
+        Ok::<_, Error>(deliver::handle_until(&deps, event.payload, Some(deadline)).await)
     }))
     .await
 }

@@ -5,7 +5,8 @@
 //! its size (≤ 100 events); a job whose turn has not come costs one refused claim and a
 //! re-enqueue.
 
-use crate::handler::{Aftermath, Deliver, deliver_job};
+use crate::deadline::Cutoff;
+use crate::handler::{Aftermath, Deliver, deliver_job, hand_back};
 use burstline::Error;
 use burstline::cursor::{Claim, Cursor, CursorKey, CursorLease, Span, new_holder};
 use burstline::delivery_order::{Chain, Turn, progress, turn};
@@ -13,19 +14,32 @@ use burstline::ids::Seq;
 use burstline::job::DeliveryJob;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
+use tokio::time::Instant;
 use tracing::{info, instrument, warn};
 
 /// Attempts `job` in its turn. Jobs outside the order (no chain) and jobs not due yet go
-/// straight to [`deliver_job`]. `Err` only for infrastructure failures worth a redelivery; the
-/// lease is released first, so the redelivered job can claim again.
+/// straight to [`deliver_job`]. Past `cutoff` the job is handed back as it is, without
+/// claiming; a run the cutoff stops midway advances the cursor to its last delivered seq (which
+/// frees the lease) and hands back the rest chained from there, so it is next in its turn.
+/// `Err` only for infrastructure failures worth a redelivery; the lease is released first, so
+/// the redelivered job can claim again.
 #[instrument(skip_all, fields(tenant_id = %job.tenant_id, task_id = %job.task_id, endpoint_id = %job.endpoint_id))]
-pub(crate) async fn run_in_turn(deps: &Deliver, job: DeliveryJob) -> Result<Aftermath, Error> {
+pub(crate) async fn run_in_turn(
+    deps: &Deliver,
+    job: DeliveryJob,
+    cutoff: Cutoff,
+) -> Result<Aftermath, Error> {
+    if !cutoff.allows(Instant::now()) {
+        let mut out = Aftermath::default();
+        hand_back(&mut out, job);
+        return Ok(out);
+    }
     let now = deps.clock.now();
     let Some(chain) = job.chain.clone() else {
-        return deliver_job(deps, job).await;
+        return deliver_job(deps, job, cutoff).await;
     };
     if job.not_before.is_some_and(|due| due > now) {
-        return deliver_job(deps, job).await;
+        return deliver_job(deps, job, cutoff).await;
     }
     let key = CursorKey {
         tenant_id: job.tenant_id.clone(),
@@ -71,7 +85,7 @@ pub(crate) async fn run_in_turn(deps: &Deliver, job: DeliveryJob) -> Result<Afte
             }
         },
     };
-    run_claimed(deps, &key, &lease, claimed, job, chain).await
+    run_claimed(deps, &key, &lease, claimed, job, chain, cutoff).await
 }
 
 /// Runs a job whose claim was granted at `claimed`, then advances or releases the cursor.
@@ -82,10 +96,11 @@ async fn run_claimed(
     claimed: Cursor,
     job: DeliveryJob,
     chain: Chain,
+    cutoff: Cutoff,
 ) -> Result<Aftermath, Error> {
     let mut run = job.clone();
     run.events.retain(|r| r.seq > claimed.seq);
-    let mut out = match deliver_job(deps, run.clone()).await {
+    let mut out = match deliver_job(deps, run.clone(), cutoff).await {
         Ok(out) => out,
         Err(e) => {
             release(deps, key, lease).await;

@@ -252,14 +252,18 @@ async fn commit(
                     commits.retry.insert(c.key.clone());
                 }
             }
-            Err(Error::Refused { reason: message, .. }) if chunks.len() > 1 => {
+            Err(Error::Refused {
+                reason: message, ..
+            }) if chunks.len() > 1 => {
                 // Only the culprit's task must be set back: try each task on its own.
                 warn!(error = %message, tasks = chunks.len(), "transaction refused; committing its tasks one by one");
                 for c in chunks.into_iter().rev() {
                     txs.push_front(vec![c]);
                 }
             }
-            Err(Error::Refused { reason: message, .. }) => {
+            Err(Error::Refused {
+                reason: message, ..
+            }) => {
                 commits.refused(&chunks[0], message, learned, failed);
             }
             Err(e) => {

@@ -10,8 +10,8 @@
 //! deleted yet although `expires_at` has passed are ignored by `head`, `events` and
 //! `find_event`, and seen by `heads` and commits ([`super::expiry`]).
 
-use super::limits::{Action, total_refusal};
 use super::expiry::is_expired;
+use super::limits::{Action, total_refusal};
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
 use crate::attrs::{Item, get_n, get_opt_n, get_opt_s, get_s, get_time, item_size, n, parse, s};
 use crate::aws::sdk_error;
@@ -52,6 +52,8 @@ impl DynamoStore {
     pub const HEAD: Actions = &["dynamodb:GetItem"];
     /// IAM actions of [`EventStore::events`].
     pub const EVENTS: Actions = &["dynamodb:Query"];
+    /// IAM actions of [`EventStore::events_at`].
+    pub const EVENTS_AT: Actions = &["dynamodb:BatchGetItem"];
     /// IAM actions of [`EventStore::find_event`] (the id marker).
     pub const FIND_EVENT: Actions = &["dynamodb:GetItem"];
 
@@ -99,6 +101,48 @@ impl DynamoStore {
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
         Ok(out.item)
+    }
+
+    /// Strongly consistent `BatchGetItem`s of `keys`, [`MAX_KEYS_PER_BATCH_GET`] at a time;
+    /// keys without an item are absent from the answer, which is in no particular order.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            );
+            let mut backoff = std::time::Duration::from_millis(20);
+            while let Some(ka) = pending.take() {
+                self.requests.record("dynamodb:BatchGetItem");
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchGetItem", e))?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                // Unprocessed keys come back under throttling: retry them with backoff.
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|ka| !ka.keys().is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Which ids and heads of a failed transaction conflict, read back when the service did
@@ -405,48 +449,14 @@ fn reclassify(error: Error, to: impl FnOnce(&'static str, String) -> Error) -> E
 impl EventStore for DynamoStore {
     async fn heads(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, TaskHead>> {
         // Expired heads included: commits are conditional on them (see `super::expiry`).
+        let keys = keys
+            .iter()
+            .map(|k| [("pk".to_owned(), s(task_pk(k))), ("sk".to_owned(), n(0))].into())
+            .collect();
         let mut found = HashMap::new();
-        for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
-            let request_keys = chunk
-                .iter()
-                .map(|k| [("pk".to_owned(), s(task_pk(k))), ("sk".to_owned(), n(0))].into())
-                .collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(request_keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            );
-            let mut backoff = std::time::Duration::from_millis(20);
-            while let Some(ka) = pending.take() {
-                self.requests.record("dynamodb:BatchGetItem");
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ka)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", e))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let head = head_from_item(&item)?;
-                    found.insert(head.key.clone(), head);
-                }
-                // Unprocessed keys come back under throttling: retry them with backoff.
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|ka| !ka.keys().is_empty());
-                if pending.is_some() {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
-                }
-            }
+        for item in self.batch_get(keys).await? {
+            let head = head_from_item(&item)?;
+            found.insert(head.key.clone(), head);
         }
         Ok(found)
     }
@@ -557,6 +567,28 @@ impl EventStore for DynamoStore {
                 break;
             }
         }
+        Ok(events)
+    }
+
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> Result<Vec<Envelope>> {
+        let pk = task_pk(key);
+        // DynamoDB refuses a request naming one key twice.
+        let mut seqs = seqs.to_vec();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let keys = seqs
+            .iter()
+            .map(|seq| [("pk".to_owned(), s(&pk)), ("sk".to_owned(), n(seq.0))].into())
+            .collect();
+        let mut events = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .filter(|item| !self.past_expiry(item))
+            .map(|item| event_from_item(key, item))
+            .collect::<Result<Vec<_>>>()?;
+        // BatchGetItem answers in no particular order.
+        events.sort_by_key(|e| e.seq);
         Ok(events)
     }
 

@@ -114,7 +114,6 @@ impl MemoryStore {
     }
 }
 
-
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn heads(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, TaskHead>> {
@@ -203,6 +202,25 @@ impl EventStore for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> Result<Vec<Envelope>> {
+        for _ in seqs.chunks(MAX_KEYS_PER_BATCH_GET) {
+            self.requests.record("dynamodb:BatchGetItem");
+        }
+        let now = self.clock.now();
+        let inner = self.lock()?;
+        let Some(stored) = inner.events.get(key) else {
+            return Ok(Vec::new());
+        };
+        let mut events: Vec<Envelope> = seqs
+            .iter()
+            .filter(|seq| !inner.expired(&ItemKey::Event(key.clone(), **seq), now))
+            .filter_map(|seq| stored.get(seq).cloned())
+            .collect();
+        events.sort_by_key(|e| e.seq);
+        events.dedup_by_key(|e| e.seq);
+        Ok(events)
     }
 
     async fn find_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<(TaskId, Seq)>> {

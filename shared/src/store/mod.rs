@@ -2,8 +2,8 @@
 //! See `docs/architecture.md` for the DynamoDB data model.
 
 pub mod dynamodb;
-pub mod limits;
 pub mod expiry;
+pub mod limits;
 pub mod memory;
 
 use crate::error::Result;
@@ -40,6 +40,12 @@ pub trait EventStore: Send + Sync {
     /// Up to `limit` events of a task with seq greater than `after`, ascending, skipping events
     /// past `expires_at` ([`expiry`]).
     async fn events(&self, key: &TaskKey, after: Seq, limit: usize) -> Result<Vec<Envelope>>;
+
+    /// The events of a task stored at `seqs`, ascending; a seq holding no event, or one past
+    /// `expires_at` ([`expiry`]), is absent. Strongly consistent, like [`EventStore::events`],
+    /// and reads only those items (any number of seqs, [`MAX_KEYS_PER_BATCH_GET`] per request):
+    /// what deliver uses to load exactly the events a sparse job sends.
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> Result<Vec<Envelope>>;
 
     /// Where an event id of `tenant` is stored, if it is and its marker is not past
     /// `expires_at` ([`expiry`]).
