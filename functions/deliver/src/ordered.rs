@@ -15,7 +15,7 @@ use burstline::job::DeliveryJob;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 /// Attempts `job` in its turn. Jobs outside the order (no chain) and jobs not due yet go
 /// straight to [`deliver_job`]. Past `cutoff` the job is handed back as it is, without
