@@ -5,7 +5,7 @@
 //! - Domain: [`ids`], [`event`] (envelope), [`head`] (task head), [`tenant`], [`apikey`],
 //!   [`subscription`], [`job`] (webhook jobs), [`error`].
 //! - Pure decisions: [`validate`] (ingest bodies), [`sequence`] (seq assignment and commit
-//!   packing), [`api_error`] (the JSON error body).
+//!   packing), [`api_error`] (the JSON error body), [`route`] (route tables and matching).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
 //!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS). Each port is a narrow async
 //!   trait in `mod.rs`, with `memory.rs` and the AWS adapter beside it. SDK types never leave
@@ -38,6 +38,7 @@ pub mod provision;
 pub mod queue;
 pub mod redrive;
 pub mod requests;
+pub mod route;
 pub mod schedule;
 pub mod sequence;
 pub mod signing;

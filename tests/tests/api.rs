@@ -113,6 +113,52 @@ async fn create_shows_the_secret_once_and_fanout_sees_the_endpoint() {
     );
 }
 
+/// `?cursor=` (empty, as a client that passes `next_cursor` through a form may send) is the
+/// first page: DynamoDB rejects an empty key value, which used to make this a 500 there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_cursor_is_the_first_page_on_dynamodb_too() {
+    for stack in [Stack::memory(), Stack::moto("empty-cursor").await] {
+        let key = manager(&stack, "acme").await;
+        let (status, ep) = call(
+            &stack,
+            &key,
+            "POST",
+            "/v1/endpoints",
+            Some(json!({"url": "https://hooks.example.com/x"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{ep}");
+        let id = ep["id"].as_str().unwrap();
+        stack
+            .attempts
+            .record(&[burstline::attempts::AttemptRecord {
+                tenant_id: "acme".parse().unwrap(),
+                endpoint_id: burstline::ids::EndpointId::parse(id).unwrap(),
+                webhook_id: "evt_1".into(),
+                task_id: "run-1".parse().unwrap(),
+                seqs: vec![1],
+                attempt: 1,
+                at: chrono::Utc::now(),
+                status: burstline::attempts::AttemptStatus::Delivered,
+                http_status: Some(200),
+                latency_ms: 3,
+                error: None,
+            }])
+            .await
+            .unwrap();
+        let (status, page) = call(
+            &stack,
+            &key,
+            "GET",
+            &format!("/v1/endpoints/{id}/deliveries?cursor="),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["deliveries"].as_array().unwrap().len(), 1, "{page}");
+    }
+}
+
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| {

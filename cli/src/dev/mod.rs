@@ -3,12 +3,14 @@
 //! server ([`server`]); the Kinesis and SQS event-source mappings by the `burstline::mapping`
 //! drivers ([`mappings`]). Backends are in memory by default, or any AWS API endpoint
 //! ([`backends`]). On start it seeds a demo tenant, key and inspector endpoint ([`seed`],
-//! [`inspector`]) and prints how to use them ([`banner`]); Ctrl-C drains and stops.
+//! [`inspector`]) and prints how to use them ([`banner`]); it serves the API reference
+//! ([`reference`]); Ctrl-C drains and stops.
 
 mod backends;
 mod banner;
 mod inspector;
 mod mappings;
+mod reference;
 mod seed;
 mod server;
 mod simulator;

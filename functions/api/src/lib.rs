@@ -7,7 +7,7 @@
 //! - [`http`]: request parsing and JSON responses shared by the routes.
 //! - [`endpoints`]: `/v1/endpoints…` (CRUD, rotate-secret, enable, deliveries, replay).
 //! - [`tasks`]: `/v1/tasks/{id}`, `/result`, `/stream-tokens`; [`task_config`] its settings.
-//! - [`router`]: [`handle`], which routes a request.
+//! - [`router`]: [`ROUTES`], the route table, and [`handle`], which routes a request through it.
 //! - [`error`]: the crate's error type, [`ApiFnError`].
 
 pub mod config;
@@ -22,4 +22,4 @@ pub mod tasks;
 pub use config::ApiConfig;
 pub use error::ApiFnError;
 pub use iam::AWS_ACTIONS;
-pub use router::{Api, handle};
+pub use router::{Api, ROUTES, handle};

@@ -9,7 +9,7 @@
 //! - Pure decisions: [`frame`] (the bytes of each SSE frame), [`resume`] (where to start),
 //!   [`order`] (what a page lets us send, and when missing seqs are gone), [`poll`] (adaptive
 //!   poll interval).
-//! - [`handler`]: [`handle`]: routing, auth (API key or stream token), 204/404/429, and the
+//! - [`handler`]: [`handle`]: routing (through [`ROUTES`]), auth (API key or stream token), 204/404/429, and the
 //!   response.
 //! - [`session`]: the open stream: replay, tail, heartbeats, lease renewal, lifetime.
 //! - [`body`]: the streaming response body, [`SseBody`].
@@ -29,5 +29,5 @@ pub mod session;
 pub use body::SseBody;
 pub use config::{StreamConfig, StreamSettings};
 pub use error::StreamError;
-pub use handler::{Streamer, handle};
+pub use handler::{ROUTES, Streamer, handle};
 pub use iam::AWS_ACTIONS;
