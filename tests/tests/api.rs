@@ -469,9 +469,14 @@ async fn replay_resends_a_seq_range_to_one_endpoint() {
         Some(json!({"task_id": "nope"})),
     )
     .await;
+    // The endpoint exists: an unknown task in the body is 422 naming the field, not 404.
     assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (404, Some("not_found"))
+        (
+            status,
+            v["error"]["code"].as_str(),
+            v["error"]["field"].as_str()
+        ),
+        (422, Some("invalid_request"), Some("task_id"))
     );
     let (status, v) = call(
         &stack,

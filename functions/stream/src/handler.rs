@@ -4,7 +4,7 @@
 use crate::body::SseBody;
 use crate::config::StreamSettings;
 use crate::frame;
-use crate::resume::{ResumePoint, resume_point};
+use crate::resume::{ResumePoint, last_event_id, resume_point};
 use crate::session::Session;
 use burstline::api_error::ApiError;
 use burstline::apikey::Scope;
@@ -139,7 +139,12 @@ async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Ope
     let span = tracing::Span::current();
     span.record("tenant_id", caller.tenant().as_str());
     span.record("task_id", task_id.as_str());
-    let last_event_id = header_str(request.headers(), "last-event-id");
+    let last_event_id = last_event_id(
+        request
+            .headers()
+            .get("last-event-id")
+            .map(HeaderValue::as_bytes),
+    )?;
     let resume = resume_point(last_event_id, &query)?;
     let key = TaskKey::new(caller.tenant().clone(), task_id);
     let head = deps
