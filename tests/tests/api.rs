@@ -301,6 +301,19 @@ async fn validation_matrix() {
         (status, v["error"]["code"].as_str()),
         (405, Some("method_not_allowed"))
     );
+    // RFC 9110: a 405 names the methods the path serves; before authentication, too.
+    for (path, allow) in [
+        ("/v1/endpoints", "POST, GET"),
+        ("/v1/endpoints/ep_1", "GET, PATCH, DELETE"),
+        ("/v1/tasks/run-1/result", "GET"),
+    ] {
+        let r = api::handle(&stack.api(), request("PUT", path, &[], b"")).await;
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(r.headers()["allow"], allow, "{path}");
+    }
+    let r = ingest::handle(&stack.ingest(), request("GET", "/v1/events", &[], b"")).await;
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
 }
 
 #[tokio::test]
@@ -377,6 +390,20 @@ async fn patch_rotate_enable_delete() {
     assert_eq!(
         patched["batching"],
         json!({"max_events": 10, "max_wait_ms": 0})
+    );
+    // JSON Schema's `integer` (what the document says) includes `20.0`.
+    let (status, patched) = call(
+        &stack,
+        &key,
+        "PATCH",
+        &format!("/v1/endpoints/{id}"),
+        Some(json!({"batching": {"max_events": 20.0, "max_wait_ms": 5.0}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        patched["batching"],
+        json!({"max_events": 20, "max_wait_ms": 5})
     );
     let (status, rotated) = call(
         &stack,
