@@ -35,8 +35,18 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
     );
     let key = ApiKey::generate().unwrap();
     // A short batching window: a task posted in one step of a sequence is committed before
-    // the next step looks it up (status, result, stream).
-    let dev = Dev::start(&["--batching-window-ms", "20"], key.expose()).await;
+    // the next step looks it up (status, result, stream). Short streams: a running task's
+    // stream ends by itself after 3 s, so reading one costs no more than that.
+    let dev = Dev::start(
+        &[
+            "--batching-window-ms",
+            "20",
+            "--stream-lifetime-seconds",
+            "3",
+        ],
+        key.expose(),
+    )
+    .await;
 
     let page = reqwest::get(format!("{}/docs", dev.url)).await.unwrap();
     assert_eq!(page.status(), 200);
