@@ -9,8 +9,8 @@
 //! - Pure decisions: [`frame`] (the bytes of each SSE frame), [`resume`] (where to start),
 //!   [`order`] (what a page lets us send, and when missing seqs are gone), [`poll`] (adaptive
 //!   poll interval).
-//! - [`handler`]: [`handle`]: routing (through [`ROUTES`]), auth (API key or stream token), 204/404/429, and the
-//!   response.
+//! - [`handler`]: [`handle`]: routing (through [`ROUTES`]), auth (API key or stream token),
+//!   204/404/429, and the response.
 //! - [`session`]: the open stream: replay, tail, heartbeats, lease renewal, lifetime.
 //! - [`body`]: the streaming response body, [`SseBody`].
 //! - [`error`]: the crate error, [`StreamError`].
