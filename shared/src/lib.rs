@@ -6,7 +6,8 @@
 //!   [`subscription`], [`job`] (webhook jobs), [`error`].
 //! - Pure decisions: [`validate`] (ingest bodies), [`idempotency`] (ids minted under an
 //!   `Idempotency-Key`), [`sequence`] (seq assignment and commit packing), [`delivery_order`]
-//!   (webhook order per endpoint × task), [`api_error`] (the JSON error body).
+//!   (webhook order per endpoint × task), [`api_error`] (the JSON error body), [`route`]
+//!   (route tables and matching).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
 //!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS), [`cursor`] (delivery
 //!   cursors). Each port is a narrow async trait in `mod.rs`, with `memory.rs` and the AWS
@@ -42,6 +43,7 @@ pub mod provision;
 pub mod queue;
 pub mod redrive;
 pub mod requests;
+pub mod route;
 pub mod schedule;
 pub mod sequence;
 pub mod signing;

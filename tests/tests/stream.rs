@@ -542,6 +542,22 @@ async fn unknown_and_foreign_tasks_are_404_and_credentials_are_checked() {
         ),
         400
     );
+    // A header value that is not visible ASCII is refused too, not taken for "no resume
+    // point" (which would resend the task from seq 1).
+    assert_eq!(
+        status(
+            stream::handle(
+                &deps,
+                get_events(
+                    "mine",
+                    "",
+                    &[("authorization", &h(&key)), ("last-event-id", "\u{84}")]
+                )
+            )
+            .await
+        ),
+        400
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,7 +2,7 @@
 //! replay (SPEC §3; replay itself is [`crate::replay`]). Bearer key with the `manage` scope;
 //! another tenant's endpoint is 404.
 
-use crate::http::{empty, invalid, json, object_body, query};
+use crate::http::{empty, invalid, json, object_body, query, whole_number};
 use crate::router::Api;
 use burstline::api_error::ApiError;
 use burstline::endpoint::{
@@ -12,33 +12,55 @@ use burstline::ids::{EndpointId, TenantId};
 use burstline::signing::WebhookSecret;
 use burstline::subscription::EventFilter;
 use chrono::{DateTime, Utc};
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
 type Reply = Result<Response<Body>, ApiError>;
 
-/// Routes `/v1/endpoints` and below; `segments` follow `endpoints`.
-pub async fn route(api: &Api, tenant: &TenantId, request: &Request, segments: &[&str]) -> Reply {
-    let method = request.method();
-    match (method, segments) {
-        (&Method::POST, []) => create(api, tenant, request).await,
-        (&Method::GET, []) => list(api, tenant).await,
-        (&Method::GET, [id]) => Ok(json(StatusCode::OK, &view(&load(api, tenant, id).await?))),
-        (&Method::PATCH, [id]) => patch(api, tenant, id, request).await,
-        (&Method::DELETE, [id]) => delete(api, tenant, id).await,
-        (&Method::POST, [id, "rotate-secret"]) => rotate(api, tenant, id).await,
-        (&Method::POST, [id, "enable"]) => enable(api, tenant, id).await,
-        (&Method::GET, [id, "deliveries"]) => deliveries(api, tenant, id, request).await,
-        (&Method::POST, [id, "replay"]) => crate::replay::replay(api, tenant, id, request).await,
-        (_, [] | [_] | [_, "rotate-secret" | "enable" | "deliveries" | "replay"]) => {
-            Err(ApiError::new(
-                405,
-                "method_not_allowed",
-                format!("{method} is not allowed here"),
-            ))
-        }
-        _ => Err(ApiError::not_found("no such route")),
+/// Which endpoint route a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointOp {
+    /// `POST /v1/endpoints`.
+    Create,
+    /// `GET /v1/endpoints`.
+    List,
+    /// `GET /v1/endpoints/{endpoint_id}`.
+    Get,
+    /// `PATCH /v1/endpoints/{endpoint_id}`.
+    Patch,
+    /// `DELETE /v1/endpoints/{endpoint_id}`.
+    Delete,
+    /// `POST /v1/endpoints/{endpoint_id}/rotate-secret`.
+    RotateSecret,
+    /// `POST /v1/endpoints/{endpoint_id}/enable`.
+    Enable,
+    /// `GET /v1/endpoints/{endpoint_id}/deliveries`.
+    Deliveries,
+    /// `POST /v1/endpoints/{endpoint_id}/replay`.
+    Replay,
+}
+
+/// Serves the endpoint route `op` for `tenant`; `id` is the `{endpoint_id}` path segment
+/// (empty for the collection routes). The router has matched the method and path and checked
+/// the key's `manage` scope.
+pub async fn serve(
+    api: &Api,
+    tenant: &TenantId,
+    request: &Request,
+    op: EndpointOp,
+    id: &str,
+) -> Reply {
+    match op {
+        EndpointOp::Create => create(api, tenant, request).await,
+        EndpointOp::List => list(api, tenant).await,
+        EndpointOp::Get => Ok(json(StatusCode::OK, &view(&load(api, tenant, id).await?))),
+        EndpointOp::Patch => patch(api, tenant, id, request).await,
+        EndpointOp::Delete => delete(api, tenant, id).await,
+        EndpointOp::RotateSecret => rotate(api, tenant, id).await,
+        EndpointOp::Enable => enable(api, tenant, id).await,
+        EndpointOp::Deliveries => deliveries(api, tenant, id, request).await,
+        EndpointOp::Replay => crate::replay::replay(api, tenant, id, request).await,
     }
 }
 
@@ -149,8 +171,7 @@ fn parse_batching(v: &Value) -> Result<Option<Batching>, ApiError> {
         let field = format!("batching.{name}");
         match o.get(name) {
             None => default.ok_or_else(|| invalid(&field, "is required")),
-            Some(n) => n
-                .as_u64()
+            Some(n) => whole_number(n)
                 .and_then(|n| u32::try_from(n).ok())
                 .filter(|n| *n <= max)
                 .ok_or_else(|| invalid(&field, format!("must be a whole number up to {max}"))),
@@ -331,7 +352,8 @@ async fn deliveries(api: &Api, tenant: &TenantId, id: &str, request: &Request) -
             .filter(|n| (1..=200).contains(n))
             .ok_or_else(|| invalid("limit", "must be 1 to 200"))?,
     };
-    let cursor = query(request, "cursor");
+    // An empty cursor is no cursor: DynamoDB rejects an empty key value in a query.
+    let cursor = query(request, "cursor").filter(|c| !c.is_empty());
     let page = api
         .attempts
         .list(tenant, &ep.id, limit, cursor.as_deref())

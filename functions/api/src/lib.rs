@@ -8,7 +8,7 @@
 //! - [`endpoints`]: `/v1/endpoints…` (CRUD, rotate-secret, enable, deliveries).
 //! - [`replay`]: `POST /v1/endpoints/{id}/replay`, in order with live deliveries.
 //! - [`tasks`]: `/v1/tasks/{id}`, `/result`, `/stream-tokens`; [`task_config`] its settings.
-//! - [`router`]: [`handle`], which routes a request.
+//! - [`router`]: [`ROUTES`], the route table, and [`handle`], which routes a request through it.
 //! - [`error`]: the crate's error type, [`ApiFnError`].
 
 pub mod config;
@@ -24,4 +24,4 @@ pub mod tasks;
 pub use config::ApiConfig;
 pub use error::ApiFnError;
 pub use iam::AWS_ACTIONS;
-pub use router::{Api, handle};
+pub use router::{Api, ROUTES, handle};

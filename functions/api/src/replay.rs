@@ -53,7 +53,9 @@ pub async fn replay(api: &Api, tenant: &TenantId, id: &str, request: &Request) -
         .head(&key)
         .await
         .map_err(crate::ApiFnError::from)?
-        .ok_or_else(|| ApiError::not_found(format!("no task {}", key.task_id)))?;
+        // 422, not 404: the endpoint (the URL's resource) exists; the body names a task that
+        // does not, and a client must be able to tell the two apart.
+        .ok_or_else(|| invalid("task_id", format!("no task {} with events", key.task_id)))?;
     let to = to.unwrap_or(head.last_seq.0).min(head.last_seq.0);
     if to < from {
         return Err(invalid("to_seq", "must not be below from_seq"));
@@ -62,7 +64,7 @@ pub async fn replay(api: &Api, tenant: &TenantId, id: &str, request: &Request) -
         return Err(too_many());
     }
     let Some(through) = head.position.clone() else {
-        return Err(ApiError::not_found("the task has no events yet"));
+        return Err(invalid("task_id", "the task has no events yet"));
     };
     let cursor_key = CursorKey {
         tenant_id: tenant.clone(),

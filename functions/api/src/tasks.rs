@@ -20,7 +20,7 @@ use burstline::head::TaskHead;
 use burstline::ids::{Seq, TaskId, TaskKey};
 use burstline::store::EventStore;
 use burstline::stream_token::{StreamGrant, TokenSecret, mint};
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -55,67 +55,55 @@ impl std::fmt::Debug for TaskRoutes {
 
 /// Which task route a request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub enum TaskOp {
+    /// `GET /v1/tasks/{task_id}`.
     Status,
+    /// `GET /v1/tasks/{task_id}/result`.
     Result,
+    /// `POST /v1/tasks/{task_id}/stream-tokens`.
     StreamTokens,
 }
 
-/// Serves a task route; `None` when the request is not one (the router answers it).
+/// Serves the task route `op` for the (still percent-encoded) `task_id` path segment; the
+/// router has matched the method and path.
 #[instrument(skip_all, fields(tenant_id, task_id))]
-pub async fn route(deps: &TaskRoutes, request: &Request) -> Option<Response<Body>> {
-    let (task_id, route) = parse_route(request.uri().path())?;
-    let response = match serve(deps, request, task_id, route).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
-    };
-    Some(response)
-}
-
-/// `None` for paths that are not task routes; `Err(())` for a task route with a bad id.
-fn parse_route(path: &str) -> Option<(Result<TaskId, ()>, Route)> {
-    let rest = path.trim_end_matches('/').strip_prefix("/v1/tasks/")?;
-    let (id, route) = match rest.split_once('/') {
-        None => (rest, Route::Status),
-        Some((id, "result")) => (id, Route::Result),
-        Some((id, "stream-tokens")) => (id, Route::StreamTokens),
-        Some(_) => return None,
-    };
-    Some((TaskId::parse(id).map_err(|_| ()), route))
-}
-
-async fn serve(
+pub async fn serve(
     deps: &TaskRoutes,
     request: &Request,
-    task_id: Result<TaskId, ()>,
-    route: Route,
-) -> Result<Response<Body>, ApiError> {
-    let (method, scope) = match route {
-        Route::Status | Route::Result => (Method::GET, Scope::Stream),
-        Route::StreamTokens => (Method::POST, Scope::Manage),
-    };
-    if request.method() != method {
-        return Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("use {method}"),
-        ));
+    task_id: &str,
+    op: TaskOp,
+) -> Response<Body> {
+    match authorized(deps, request, task_id, op).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
     }
+}
+
+async fn authorized(
+    deps: &TaskRoutes,
+    request: &Request,
+    task_id: &str,
+    op: TaskOp,
+) -> Result<Response<Body>, ApiError> {
+    let scope = match op {
+        TaskOp::Status | TaskOp::Result => Scope::Stream,
+        TaskOp::StreamTokens => Scope::Manage,
+    };
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let key = deps.auth.authenticate(authorization, scope).await?;
-    let task_id = task_id.map_err(|()| ApiError::not_found("no such task"))?;
+    let task_id = TaskId::parse(task_id).map_err(|_| ApiError::not_found("no such task"))?;
     let span = tracing::Span::current();
     span.record("tenant_id", key.tenant_id.as_str());
     span.record("task_id", task_id.as_str());
     let task = TaskKey::new(key.tenant_id, task_id);
-    match route {
-        Route::Status => Ok(status(deps, &head(deps, &task).await?)),
-        Route::Result => result(deps, &head(deps, &task).await?).await,
+    match op {
+        TaskOp::Status => Ok(status(deps, &head(deps, &task).await?)),
+        TaskOp::Result => result(deps, &head(deps, &task).await?).await,
         // No head needed: the task may not be committed yet (see the module doc).
-        Route::StreamTokens => Ok(stream_token(deps, &task)),
+        TaskOp::StreamTokens => Ok(stream_token(deps, &task)),
     }
 }
 
@@ -215,33 +203,4 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 fn error_response(e: &ApiError) -> Response<Body> {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, &e.to_json())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_routes_are_recognised_and_others_left_alone() {
-        let id = |s: &str| Ok(TaskId::parse(s).unwrap());
-        assert_eq!(
-            parse_route("/v1/tasks/run-1"),
-            Some((id("run-1"), Route::Status))
-        );
-        assert_eq!(
-            parse_route("/v1/tasks/run-1/"),
-            Some((id("run-1"), Route::Status))
-        );
-        assert_eq!(
-            parse_route("/v1/tasks/run-1/result"),
-            Some((id("run-1"), Route::Result))
-        );
-        assert_eq!(
-            parse_route("/v1/tasks/run-1/stream-tokens"),
-            Some((id("run-1"), Route::StreamTokens))
-        );
-        assert_eq!(parse_route("/v1/tasks/run-1/events"), None);
-        assert_eq!(parse_route("/v1/endpoints"), None);
-        assert_eq!(parse_route("/v1/tasks/a b"), Some((Err(()), Route::Status)));
-    }
 }

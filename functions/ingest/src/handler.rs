@@ -8,9 +8,10 @@ use burstline::auth::Authenticator;
 use burstline::event::NewEvent;
 use burstline::idempotency::IdempotencyKey;
 use burstline::log::EventLog;
+use burstline::route::{Match, Route, allow, find, method_not_allowed};
 use burstline::validate::{Limits, check_content_type, parse_events};
 use chrono::Utc;
-use lambda_http::http::{HeaderMap, Method, StatusCode, header};
+use lambda_http::http::{HeaderMap, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -37,6 +38,9 @@ impl std::fmt::Debug for Ingest {
     }
 }
 
+/// The routes ingest serves; [`handle`] dispatches through this table only.
+pub const ROUTES: &[Route<()>] = &[Route::new("POST", "/v1/events", ())];
+
 /// Handles one Function URL request. Every failure is a JSON error (SPEC §3); nothing is
 /// written unless the whole request is valid.
 ///
@@ -48,21 +52,23 @@ impl std::fmt::Debug for Ingest {
 ///   the same request creates nothing new; a malformed key is 400 before anything is read.
 #[instrument(skip_all, fields(tenant_id))]
 pub async fn handle(deps: &Ingest, request: Request) -> Response<Body> {
-    match accept(deps, request).await {
-        Ok(response) => response,
-        Err(e) => error_response(&e),
-    }
+    let result = match find(ROUTES, request.method().as_str(), request.uri().path()) {
+        Match::Found { .. } => accept(deps, request).await,
+        Match::MethodNotAllowed { allowed } => {
+            let mut response = error_response(&method_not_allowed(&allowed));
+            if let Ok(v) = header::HeaderValue::from_str(&allow(&allowed)) {
+                response.headers_mut().insert(header::ALLOW, v);
+            }
+            return response;
+        }
+        Match::NotFound => Err(ApiError::not_found(
+            "no such route; events are posted to /v1/events",
+        )),
+    };
+    result.unwrap_or_else(|e| error_response(&e))
 }
 
 async fn accept(deps: &Ingest, request: Request) -> Result<Response<Body>, ApiError> {
-    if request.uri().path().trim_end_matches('/') != "/v1/events" {
-        return Err(ApiError::not_found(
-            "no such route; events are posted to /v1/events",
-        ));
-    }
-    if request.method() != Method::POST {
-        return Err(ApiError::new(405, "method_not_allowed", "use POST"));
-    }
     let headers = request.headers();
     let key = deps
         .auth
