@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: help dev browser-deps test venv deploy-tools fmt fmt-check clippy unit lint-template bench bench-coldstart check build deploy localstack clean
+.PHONY: help dev browser-deps test venv deploy-tools fmt fmt-check clippy unit contract lint-template bench bench-coldstart check build deploy localstack clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ browser-deps: ## Debian's chromium + chromium-driver, for the demo page's browse
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-venv: $(VENV)/.installed ## Python tools (moto, cfn-lint, aws-sam-cli) in .venv
+venv: $(VENV)/.installed ## Python tools (moto, cfn-lint, aws-sam-cli, schemathesis) in .venv
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -54,6 +54,10 @@ unit: venv ## cargo test: unit, in-memory and moto-backed integration tests
 	@mkdir -p target
 	$(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+
+# Part of `unit` too (cli/tests/openapi.rs, cli/tests/contract.rs); this shows Schemathesis's report.
+contract: venv ## The API contract: docs/openapi.json validates and matches the routers; Schemathesis against burstline dev
+	$(CARGO) test -p burstline-cli --test openapi --test contract -- --nocapture
 
 check: ## Fast compile check while iterating
 	$(CARGO) check --workspace --all-targets

@@ -152,16 +152,15 @@ async fn connect(
             bail!("{status}: {body}");
         }
     }
-    let retry_seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let seen = retry_seen.clone();
-    // eventsource-stream drops a block that carries only `retry:` (as the SPEC's first bytes
-    // do) without exposing it, so the reconnection delay is also read off the raw chunks.
+    let fields = std::sync::Arc::new(std::sync::Mutex::new(Fields::default()));
+    let seen = fields.clone();
+    // eventsource-stream drops a block without `data:` (as the SPEC's opening `retry:` + `id:`
+    // block is) without exposing its fields, so they are also read off the raw bytes.
     let chunks = response.bytes_stream().inspect(move |chunk| {
         if let Ok(bytes) = chunk
-            && let Some(ms) = retry_field(bytes)
-            && let Ok(mut slot) = seen.lock()
+            && let Ok(mut f) = seen.lock()
         {
-            *slot = Some(Duration::from_millis(ms));
+            f.feed(bytes);
         }
     });
     let mut events = chunks.eventsource();
@@ -189,19 +188,68 @@ async fn connect(
             return Ok(Outcome::Done);
         }
     }
-    if let Ok(Some(r)) = retry_seen.lock().map(|g| *g) {
-        state.retry = r;
+    if let Ok(f) = fields.lock() {
+        if let Some(ms) = f.retry {
+            state.retry = Duration::from_millis(ms);
+        }
+        // The opening block's id too: reconnecting before the first event resumes from the
+        // point the stream started after, not from a new `?from=now`.
+        if let Some(id) = &f.last_id {
+            state.last_id = (!id.is_empty()).then(|| id.clone());
+        }
     }
     Ok(Outcome::Reconnect(state.retry))
 }
 
-/// The value of a `retry:` line in a chunk, if the chunk has one.
-fn retry_field(chunk: &[u8]) -> Option<u64> {
-    std::str::from_utf8(chunk)
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("retry:"))
-        .and_then(|v| v.trim().parse().ok())
+/// The fields WHATWG's parser keeps across blocks: the last event id and the reconnection
+/// time, read from the raw bytes as an `EventSource` reads them. An `id:` line takes effect
+/// when its block ends, whether or not the block has `data:`; an empty `id:` resets it.
+#[derive(Debug, Default)]
+struct Fields {
+    /// The current, unfinished line.
+    line: Vec<u8>,
+    /// The previous byte was `\r` (a `\r\n` pair ends one line).
+    after_cr: bool,
+    /// The id buffer: the value of the last `id:` line.
+    id_buffer: Option<String>,
+    /// The last event id: the id buffer as of the last completed block.
+    last_id: Option<String>,
+    /// The last valid `retry:` value, in milliseconds.
+    retry: Option<u64>,
+}
+
+impl Fields {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if std::mem::take(&mut self.after_cr) && b == b'\n' {
+                continue;
+            }
+            if b == b'\r' || b == b'\n' {
+                self.after_cr = b == b'\r';
+                let line = std::mem::take(&mut self.line);
+                self.line_ended(&line);
+            } else {
+                self.line.push(b);
+            }
+        }
+    }
+
+    fn line_ended(&mut self, line: &[u8]) {
+        if line.is_empty() {
+            self.last_id.clone_from(&self.id_buffer);
+            return;
+        }
+        let line = String::from_utf8_lossy(line);
+        let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match name {
+            "id" if !value.contains('\0') => self.id_buffer = Some(value.to_owned()),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry = value.parse().ok();
+            }
+            _ => {}
+        }
+    }
 }
 
 fn print(stdout: &std::io::Stdout, event: &Event, json: bool) -> anyhow::Result<()> {
@@ -236,9 +284,31 @@ fn print(stdout: &std::io::Stdout, event: &Event, json: bool) -> anyhow::Result<
 mod tests {
     use super::*;
 
+    fn fed(chunks: &[&[u8]]) -> Fields {
+        let mut f = Fields::default();
+        for c in chunks {
+            f.feed(c);
+        }
+        f
+    }
+
     #[test]
-    fn retry_lines_are_found() {
-        assert_eq!(retry_field(b"retry: 1500\n\n"), Some(1500));
-        assert_eq!(retry_field(b"id: 1\nevent: a\ndata: {}\n\n"), None);
+    fn the_opening_block_sets_retry_and_the_last_id() {
+        let f = fed(&[b"retry: 1500\nid: 42\n\n"]);
+        assert_eq!((f.retry, f.last_id.as_deref()), (Some(1500), Some("42")));
+        let f = fed(&[b"retry: 1000\nid: 0\n\nid: 1\nevent: a\ndata: {}\n\n: ping\n\n"]);
+        assert_eq!(f.last_id.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn ids_apply_only_when_their_block_ends_across_chunk_splits() {
+        let f = fed(&[b"retry: 10", b"00\r\nid: 7", b"\r\n"]);
+        assert_eq!((f.retry, f.last_id.as_deref()), (Some(1000), None));
+        let f = fed(&[b"retry: 1000\r\nid: 7\r", b"\n\r\n"]);
+        assert_eq!(f.last_id.as_deref(), Some("7"));
+        let f = fed(&[b"id: 7\n\nid\n\n"]);
+        assert_eq!(f.last_id.as_deref(), Some(""), "an empty id resets it");
+        let f = fed(&[b"retry: soon\nid: 3\0\n\n"]);
+        assert_eq!((f.retry, f.last_id), (None, None));
     }
 }

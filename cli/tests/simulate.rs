@@ -108,9 +108,9 @@ async fn run_mappings(stack: Stack) {
         let deps = fanout.clone();
         async move { Ok(fanout::handle(&deps, ev).await) }
     };
-    let deliver_handler = |ev| {
+    let deliver_handler = |ev, deadline| {
         let deps = deliver.clone();
-        async move { Ok(deliver::handle(&deps, ev).await) }
+        async move { Ok(deliver::handle_until(&deps, ev, deadline).await) }
     };
     let mut last = Instant::now();
     loop {

@@ -5,9 +5,10 @@ use burstline::apikey::Scope;
 use burstline_tests::fixtures::task;
 use burstline_tests::serve_stream::serve;
 use burstline_tests::stack::Stack;
-use burstline_tests::streams::{append, events, streamer, tenant, token};
+use burstline_tests::streams::{Hiding, append, events, streamer, tenant, token};
 use serde_json::Value;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use stream::StreamSettings;
 use tokio::process::Command;
@@ -116,4 +117,57 @@ async fn tail_stops_on_204_and_pretty_prints_with_a_token() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_from_now_reconnects_from_where_it_started() {
+    let stack = Stack::memory();
+    let key = tenant(&stack, "acme", 10, &[Scope::Stream]).await;
+    // Seq 5 is committed but not yet visible to event reads: the streams end (every 700 ms)
+    // and tail reconnects before it has received any event.
+    let hiding = Hiding::new(stack.store.clone());
+    hiding.hide([5]);
+    let url = serve(streamer(&stack, Arc::new(hiding.clone()), short_lived()).await).await;
+    let k = task("acme", "run-2");
+    append(stack.store.as_ref(), &k, &events(4, false), None).await;
+    let child = tail(
+        &url,
+        &["run-2", "--from-now", "--api-key", key.expose(), "--json"],
+    )
+    .spawn()
+    .unwrap();
+    // Once a stream reads events, tail holds the opening `id: 4`.
+    let reads = || {
+        stack
+            .requests
+            .snapshot()
+            .get("dynamodb:Query")
+            .copied()
+            .unwrap_or(0)
+    };
+    while reads() == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    append(stack.store.as_ref(), &k, &events(1, false), None).await;
+    // Two stream lifetimes: tail reconnects. Re-anchored at the head by `?from=now`, it would
+    // skip seq 5; resuming after its opening id 4, it waits for 5.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    hiding.reveal(5);
+    append(stack.store.as_ref(), &k, &events(1, true), None).await;
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("tail stops after the terminal event")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let seqs: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, vec![5, 6], "{stderr}");
 }

@@ -1,10 +1,11 @@
 //! A task's head: its status, how far its sequence has got, and which Kinesis record was
 //! applied last. The head is what makes fanout's replays idempotent.
 
-use crate::ids::{Seq, TaskKey};
+use crate::ids::{EndpointId, Seq, TaskKey};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 /// Lifecycle of a task, driven by its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,6 +105,11 @@ pub struct TaskHead {
     /// Bumped by every commit; commits are conditional on it, so a zombie invocation's
     /// stale plan can never overwrite a newer head.
     pub version: u64,
+    /// Per endpoint, the cursor value its last enqueued webhook job of this task leaves: where
+    /// the endpoint's next job chains from ([`crate::delivery_order`]). Committed with the
+    /// events, so committed plans chain without gaps. Absent: no job yet.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub chain_ends: BTreeMap<EndpointId, Seq>,
 }
 
 impl TaskHead {
@@ -118,6 +124,7 @@ impl TaskHead {
             created_at: now,
             updated_at: now,
             version: 0,
+            chain_ends: BTreeMap::new(),
         }
     }
 

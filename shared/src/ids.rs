@@ -130,7 +130,13 @@ impl EventId {
 
     /// A fresh ingest-assigned id: `evt_` + ULID (time-ordered, 80 random bits).
     pub fn generate() -> Self {
-        Self(format!("evt_{}", ulid::Ulid::new()))
+        Self::from_ulid(ulid::Ulid::new())
+    }
+
+    /// An ingest-assigned id from a given 128-bit value: `evt_` + its 26 Crockford base32
+    /// characters, the shape of [`EventId::generate`]'s ids.
+    pub(crate) fn from_ulid(value: ulid::Ulid) -> Self {
+        Self(format!("evt_{value}"))
     }
 }
 

@@ -7,7 +7,11 @@
 //! both: once the task head's position is at or after it, the commit has happened, and a ref
 //! whose stored event has another id is stale and is dropped — its replacement job was
 //! enqueued before the winning commit.
+//!
+//! Each job also carries its place in the endpoint × task delivery order ([`Chain`]); see
+//! [`crate::delivery_order`].
 
+use crate::delivery_order::{Chain, chain_runs};
 use crate::event::EventType;
 use crate::head::StreamPosition;
 use crate::ids::{EndpointId, EventId, Seq, TaskId, TaskKey, TenantId};
@@ -59,6 +63,11 @@ pub struct DeliveryJob {
     /// Every attempt so far, oldest first: what a dead letter needs to be understood.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<AttemptSummary>,
+    /// Its place in the endpoint × task order. `None`: delivered outside the order, as soon as
+    /// received — redriven dead letters, and jobs enqueued before ordering existed (messages
+    /// without the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Chain>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -178,8 +187,10 @@ pub fn unpack_message(body: &str) -> Result<Vec<DeliveryJob>, serde_json::Error>
 }
 
 /// The jobs a plan needs: per enabled endpoint whose filters match, the matching events in
-/// runs of at most [`MAX_EVENTS_PER_JOB`].
-pub fn jobs_for(plan: &TaskPlan, subscriptions: &[Subscription]) -> Vec<DeliveryJob> {
+/// runs of at most [`MAX_EVENTS_PER_JOB`], chained per endpoint from where the base head says
+/// the endpoint's chain ends. Records the new chain ends in the plan's head, so they commit
+/// with the events.
+pub fn jobs_for(plan: &mut TaskPlan, subscriptions: &[Subscription]) -> Vec<DeliveryJob> {
     let Some(through) = plan.head.position.clone() else {
         return Vec::new();
     };
@@ -196,19 +207,33 @@ pub fn jobs_for(plan: &TaskPlan, subscriptions: &[Subscription]) -> Vec<Delivery
                 event_type: e.event_type.clone(),
             })
             .collect();
-        for run in refs.chunks(MAX_EVENTS_PER_JOB) {
+        let Some(last) = refs.last().map(|r| r.seq) else {
+            continue;
+        };
+        let after = plan
+            .base
+            .as_ref()
+            .and_then(|b| b.chain_ends.get(&sub.endpoint_id))
+            .copied()
+            .unwrap_or_default();
+        let seqs: Vec<Seq> = refs.iter().map(|r| r.seq).collect();
+        for (run, chain) in chain_runs(after, &seqs, last, 0, MAX_EVENTS_PER_JOB) {
             jobs.push(DeliveryJob {
                 tenant_id: plan.key.tenant_id.clone(),
                 task_id: plan.key.task_id.clone(),
                 endpoint_id: sub.endpoint_id.clone(),
-                events: run.to_vec(),
+                events: refs[run].to_vec(),
                 through: through.clone(),
                 attempt: 0,
                 not_before: None,
                 commit_waits: 0,
                 history: Vec::new(),
+                chain: Some(chain),
             });
         }
+        plan.head
+            .chain_ends
+            .insert(sub.endpoint_id.clone(), last.max(after));
     }
     jobs
 }
@@ -253,7 +278,8 @@ mod tests {
         let all = sub("*", true);
         let tools = sub("tool_call.*", true);
         let off = sub("*", false);
-        let jobs = jobs_for(&plan, &[all.clone(), tools.clone(), off]);
+        let mut plan = plan;
+        let jobs = jobs_for(&mut plan, &[all.clone(), tools.clone(), off.clone()]);
         let count = |ep: &EndpointId| -> usize {
             jobs.iter()
                 .filter(|j| &j.endpoint_id == ep)
@@ -283,5 +309,50 @@ mod tests {
         );
         let seqs: Vec<u64> = jobs[0].events.iter().map(|r| r.seq.0).collect();
         assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
+
+        // Chains: per endpoint, each job starts where the previous one ends; the head records
+        // where each chain ends, and the next plan continues from there.
+        let spans = |jobs: &[DeliveryJob], ep: &EndpointId| -> Vec<(u64, u64)> {
+            jobs.iter()
+                .filter(|j| &j.endpoint_id == ep)
+                .map(|j| j.chain.as_ref().map(|c| (c.after.0, c.upto.0)).unwrap())
+                .collect()
+        };
+        assert_eq!(spans(&jobs, &all.endpoint_id), [(0, 100), (100, 150)]);
+        assert_eq!(spans(&jobs, &tools.endpoint_id), [(0, 150)]);
+        assert_eq!(plan.head.chain_ends.get(&all.endpoint_id), Some(&Seq(150)));
+        assert_eq!(plan.head.chain_ends.get(&off.endpoint_id), None);
+        let more: Vec<Incoming> = (151..=153u64)
+            .map(|n| Incoming {
+                position: StreamPosition::new("s0", n.to_string()),
+                event: NewEvent {
+                    id: format!("e{n}").parse().unwrap(),
+                    event_type: EventType::parse("token.delta").unwrap(),
+                    tenant_id: key.tenant_id.clone(),
+                    task_id: key.task_id.clone(),
+                    time: Utc::now(),
+                    data: serde_json::Value::Null,
+                    traceparent: None,
+                },
+            })
+            .collect();
+        let mut next =
+            plan_task(&key, Some(&plan.head), &more, &HashSet::new(), Utc::now()).unwrap();
+        let jobs = jobs_for(&mut next, &[all.clone(), tools.clone()]);
+        assert_eq!(spans(&jobs, &all.endpoint_id), [(150, 153)]);
+        assert!(spans(&jobs, &tools.endpoint_id).is_empty(), "filtered out");
+        assert_eq!(
+            next.head.chain_ends.get(&tools.endpoint_id),
+            Some(&Seq(150))
+        );
+    }
+
+    #[test]
+    fn jobs_without_a_chain_still_decode() {
+        let old = r#"{"jobs":[{"tenant_id":"acme","task_id":"t","endpoint_id":"ep_1",
+            "events":[{"seq":1,"id":"e1","type":"x"}],
+            "through":{"shard_id":"s","sequence_number":"1"}}]}"#;
+        let jobs = unpack_message(old).unwrap();
+        assert_eq!(jobs[0].chain, None, "delivered outside the order");
     }
 }

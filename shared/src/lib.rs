@@ -4,12 +4,14 @@
 //! # Layout
 //! - Domain: [`ids`], [`event`] (envelope), [`traceparent`] (W3C trace context), [`head`]
 //!   (task head), [`tenant`], [`apikey`], [`subscription`], [`job`] (webhook jobs), [`error`].
-//! - Pure decisions: [`validate`] (ingest bodies), [`sequence`] (seq assignment and commit
-//!   packing), [`api_error`] (the JSON error body).
+//! - Pure decisions: [`validate`] (ingest bodies), [`idempotency`] (ids minted under an
+//!   `Idempotency-Key`), [`sequence`] (seq assignment and commit packing), [`delivery_order`]
+//!   (webhook order per endpoint × task), [`api_error`] (the JSON error body), [`route`]
+//!   (route tables and matching).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
-//!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS). Each port is a narrow async
-//!   trait in `mod.rs`, with `memory.rs` and the AWS adapter beside it. SDK types never leave
-//!   an adapter.
+//!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS), [`cursor`] (delivery
+//!   cursors). Each port is a narrow async trait in `mod.rs`, with `memory.rs` and the AWS
+//!   adapter beside it. SDK types never leave an adapter.
 //! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
 //!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
 //!   counting), [`metrics`] (where the functions' metrics go: EMF on Lambda, totals in dev).
@@ -24,11 +26,14 @@ pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod cursor;
+pub mod delivery_order;
 pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod head;
 pub mod iam;
+pub mod idempotency;
 pub mod ids;
 pub mod job;
 pub mod leases;
@@ -39,6 +44,7 @@ pub mod provision;
 pub mod queue;
 pub mod redrive;
 pub mod requests;
+pub mod route;
 pub mod schedule;
 pub mod sequence;
 pub mod signing;

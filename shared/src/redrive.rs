@@ -18,7 +18,9 @@ pub struct RedriveReport {
 }
 
 /// Moves every dead letter (of `endpoint`, if given) back to the delivery queue with a fresh
-/// retry schedule; the attempt history is kept. Each message is deleted from the DLQ only after
+/// retry schedule; the attempt history is kept. Redriven jobs go out as soon as they are
+/// received, outside the endpoint × task order ([`DeliveryJob::chain`] is cleared): the
+/// cursor moved past them when they were dead-lettered, so live traffic was not held back. Each message is deleted from the DLQ only after
 /// its jobs are enqueued, so a crash in between re-sends rather than loses (deliveries dedupe by
 /// `webhook-id`); running it again finds nothing left to do. `dry_run` reports without changes.
 pub async fn redrive(
@@ -60,6 +62,7 @@ pub async fn redrive(
                     j.attempt = 0;
                     j.not_before = None;
                     j.commit_waits = 0;
+                    j.chain = None;
                     j
                 })
                 .collect();

@@ -226,12 +226,19 @@ impl Packer {
     }
 }
 
-/// The head after a non-final chunk: its last event's seq and record, status as of then.
+/// The head after a non-final chunk: its last event's seq and record, status as of then, and
+/// webhook chains ending no later than its last seq. A replay from this head re-plans the
+/// rest, and its jobs chain from there: each still covers every wanted event of its span, which
+/// is what lets deliver run overlapping jobs of the first plan and the re-plan in order
+/// ([`crate::delivery_order`]). Chains ending at the final head's values would skip events.
 fn intermediate_head(final_head: &TaskHead, events: &[Assigned]) -> TaskHead {
     let mut head = final_head.clone();
     if let Some(last) = events.last() {
         head.last_seq = last.envelope.seq;
         head.position = Some(last.position.clone());
+        for end in head.chain_ends.values_mut() {
+            *end = (*end).min(last.envelope.seq);
+        }
         if final_head
             .terminal_seq
             .is_some_and(|t| t > last.envelope.seq)
@@ -318,7 +325,7 @@ mod tests {
     use super::*;
     use crate::event::EventType;
     use crate::head::TaskStatus;
-    use crate::ids::{TaskId, TenantId};
+    use crate::ids::{EndpointId, TaskId, TenantId};
 
     fn key() -> TaskKey {
         TaskKey::new(
@@ -500,6 +507,23 @@ mod tests {
         assert_eq!(last.head.last_seq, Seq(120));
         assert_eq!(last.head.status, TaskStatus::Completed);
         assert_eq!(last.head.terminal_seq, Some(Seq(120)));
+    }
+
+    #[test]
+    fn intermediate_heads_end_webhook_chains_at_their_last_seq() {
+        let mut plan = task_plan("big", 120);
+        let (ep_all, ep_early) = (EndpointId::generate(), EndpointId::generate());
+        plan.head.chain_ends.insert(ep_all.clone(), Seq(120));
+        plan.head.chain_ends.insert(ep_early.clone(), Seq(10));
+        let txs = pack_transactions(vec![plan]);
+        let first = &txs[0][0].head;
+        assert_eq!(
+            first.chain_ends[&ep_all],
+            Seq(49),
+            "a re-plan continues from 49"
+        );
+        assert_eq!(first.chain_ends[&ep_early], Seq(10));
+        assert_eq!(txs[2][0].head.chain_ends[&ep_all], Seq(120));
     }
 
     #[test]

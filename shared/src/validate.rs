@@ -3,6 +3,7 @@
 
 use crate::api_error::ApiError;
 use crate::event::{EventType, NewEvent};
+use crate::idempotency::IdempotencyKey;
 use crate::ids::{EventId, TaskId, TenantId};
 use crate::traceparent::Traceparent;
 use chrono::{DateTime, Utc};
@@ -74,12 +75,14 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// Parses and validates a request body for `tenant`. Events get ingest-assigned ids and times
-/// where the producer gave none; `now` is the ingest time.
+/// where the producer gave none; `now` is the ingest time. Assigned ids are random, or derived
+/// from `idempotency` and the event's index when the request carries a key.
 pub fn parse_events(
     body: &[u8],
     tenant: &TenantId,
     limits: &Limits,
     now: DateTime<Utc>,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<Vec<NewEvent>, ApiError> {
     if body.len() > limits.max_body_bytes {
         return Err(ApiError::new(
@@ -138,7 +141,11 @@ pub fn parse_events(
     let mut seen: HashMap<EventId, usize> = HashMap::new();
     let mut events = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let event = parse_one(item, tenant, limits, now, |f| path(i, f))?;
+        let mint = || match idempotency {
+            Some(key) => key.event_id(tenant, i),
+            None => EventId::generate(),
+        };
+        let event = parse_one(item, tenant, limits, now, mint, |f| path(i, f))?;
         if let Some(first) = seen.insert(event.id.clone(), i) {
             return Err(ApiError::invalid(
                 path(i, "id"),
@@ -155,6 +162,7 @@ fn parse_one(
     tenant: &TenantId,
     limits: &Limits,
     now: DateTime<Utc>,
+    mint: impl FnOnce() -> EventId,
     path: impl Fn(&str) -> String,
 ) -> Result<NewEvent, ApiError> {
     let Value::Object(mut obj) = item else {
@@ -183,7 +191,7 @@ fn parse_one(
     let task_id = required_str(&mut obj, "task_id", &path)?;
     let task_id = TaskId::parse(&task_id).map_err(|e| ApiError::invalid(path("task_id"), e.0))?;
     let id = match obj.remove("id") {
-        None | Some(Value::Null) => EventId::generate(),
+        None | Some(Value::Null) => mint(),
         Some(Value::String(s)) => {
             EventId::parse(&s).map_err(|e| ApiError::invalid(path("id"), e.0))?
         }
@@ -262,6 +270,7 @@ mod tests {
             &tenant(),
             &Limits::default(),
             Utc::now(),
+            None,
         )
     }
 
@@ -278,6 +287,7 @@ mod tests {
             &tenant(),
             &Limits::default(),
             now,
+            None,
         )
         .unwrap();
         assert_eq!(evs.len(), 1);
@@ -409,6 +419,29 @@ mod tests {
     }
 
     #[test]
+    fn an_idempotency_key_derives_only_the_missing_ids_by_position() {
+        let key = IdempotencyKey::parse(b"req-7").unwrap();
+        let body = br#"{"events":[{"type":"a","task_id":"t"},{"id":"mine","type":"a","task_id":"t"},{"type":"a","task_id":"t"}]}"#;
+        let parse = |key: Option<&IdempotencyKey>| {
+            parse_events(body, &tenant(), &Limits::default(), Utc::now(), key).unwrap()
+        };
+        let ids = |evs: Vec<NewEvent>| evs.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        let keyed = ids(parse(Some(&key)));
+        assert_eq!(
+            keyed,
+            [
+                key.event_id(&tenant(), 0),
+                EventId::parse("mine").unwrap(),
+                key.event_id(&tenant(), 2)
+            ]
+        );
+        assert_eq!(ids(parse(Some(&key))), keyed, "a retry mints the same ids");
+        let random = ids(parse(None));
+        assert_ne!(random[0], keyed[0]);
+        assert_ne!(random, ids(parse(None)), "without a key, ids are fresh");
+    }
+
+    #[test]
     fn too_many_events_is_413() {
         let events: Vec<Value> = (0..501)
             .map(|_| json!({"type":"a","task_id":"t"}))
@@ -430,6 +463,7 @@ mod tests {
             &tenant(),
             &limits,
             Utc::now(),
+            None,
         )
         .unwrap_err();
         assert_eq!((e.status, e.code), (413, "payload_too_large"));
@@ -437,7 +471,14 @@ mod tests {
 
     #[test]
     fn malformed_json_is_400() {
-        let e = parse_events(b"{\"type\":", &tenant(), &Limits::default(), Utc::now()).unwrap_err();
+        let e = parse_events(
+            b"{\"type\":",
+            &tenant(),
+            &Limits::default(),
+            Utc::now(),
+            None,
+        )
+        .unwrap_err();
         assert_eq!((e.status, e.code), (400, "malformed_json"));
     }
 

@@ -103,6 +103,9 @@ impl EventStore for FaultyStore {
         self.1
             .after("events", self.0.events(key, after, limit).await)
     }
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> Result<Vec<Envelope>> {
+        self.1.after("events_at", self.0.events_at(key, seqs).await)
+    }
     async fn find_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<(TaskId, Seq)>> {
         self.1
             .after("find_event", self.0.find_event(tenant, id).await)

@@ -195,9 +195,9 @@ pub async fn drain_deliveries(stack: &Stack, deps: &deliver::Deliver) -> usize {
         stack.queue_reader.clone(),
         burstline::mapping::sqs::SqsMapping::default(),
     );
-    let handler = |ev| {
+    let handler = |ev, deadline| {
         let deps = deps.clone();
-        async move { Ok(deliver::handle(&deps, ev).await) }
+        async move { Ok(deliver::handle_until(&deps, ev, deadline).await) }
     };
     let mut received = 0;
     loop {

@@ -8,6 +8,7 @@
 //! - [`contracts`]: port contracts — what AWS refuses — run alike on memory and moto.
 //! - [`faults`]: port wrappers that crash (panic) or fail after the n-th call.
 //! - [`fixtures`]: tenants, keys, events and HTTP requests.
+//! - [`ordering`]: webhook order per endpoint × task under concurrency, failures and replays.
 //! - [`stream_bench`]: the SSE benchmark section of `make bench`.
 //! - [`serve`]: the stream function behind a real HTTP/1.1 server on a loopback port.
 //! - [`streams`]: the stream function on a stack, tasks appended directly, a store that hides
@@ -18,6 +19,7 @@ pub mod contracts;
 pub mod faults;
 pub mod fixtures;
 pub mod moto;
+pub mod ordering;
 pub mod receiver;
 pub mod scenarios;
 pub mod serve;

@@ -156,6 +156,53 @@ pub async fn resubmission_is_idempotent(stack: Stack) {
     assert_eq!(found, Some(("run-1".parse().unwrap(), Seq(6))));
 }
 
+/// A producer sends events without ids under an `Idempotency-Key`, loses the 202 and retries
+/// the same request: the events are stored once. Another key is another request.
+pub async fn idempotency_key_retries_are_stored_once(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let body = json!({"events": (1..=3).map(|i| json!({"type":"token.delta","task_id":"run-1","data":{"i":i}})).collect::<Vec<_>>()});
+    let post = |idempotency: &'static str| {
+        let auth = format!("Bearer {}", key.expose());
+        let request = request(
+            "POST",
+            "/v1/events",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+                ("idempotency-key", idempotency),
+            ],
+            body.to_string().as_bytes(),
+        );
+        let deps = stack.ingest();
+        async move {
+            let resp = ingest::handle(&deps, request).await;
+            assert_eq!(resp.status(), 202, "{:?}", resp.body());
+            let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+            v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = post("order-42").await;
+    // The retry lands in the same fanout batch as the original, and again in a later one.
+    assert_eq!(post("order-42").await, first);
+    drain(&stack, &stack.fanout(), 100).await;
+    assert_eq!(post("order-42").await, first);
+    drain(&stack, &stack.fanout(), 100).await;
+    let ids = |events: Vec<burstline::event::Envelope>| {
+        events.iter().map(|e| e.id.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(stored(&stack, &task("acme", "run-1")).await), first);
+
+    let second = post("order-43").await;
+    drain(&stack, &stack.fanout(), 100).await;
+    let all = ids(stored(&stack, &task("acme", "run-1")).await);
+    assert_eq!(all, [first, second].concat(), "another key, new events");
+}
+
 /// Crash (or fail) right after each port call fanout makes, then let the driver replay:
 /// seqs stay 1..N, nothing is duplicated, and every stored event has its webhook job.
 /// Returns how many fault points were exercised.
@@ -529,8 +576,13 @@ pub async fn reused_id_is_set_aside_without_blocking_the_shard(stack: Stack) {
         &acme,
         &json!({"events":[
         {"id":"step-1","type":"tool_call.started","task_id":"c"},
-        {"id":"c-2","type":"tool_call.completed","task_id":"c"},
-        {"id":"step-1","type":"tool_call.started","task_id":"a"}]}),
+        {"id":"c-2","type":"tool_call.completed","task_id":"c"}]}),
+    )
+    .await;
+    ingest_ok(
+        &stack,
+        &acme,
+        &json!({"id":"step-1","type":"tool_call.started","task_id":"a"}),
     )
     .await;
     let stats = drain(&stack, &stack.fanout(), 100).await;
@@ -642,4 +694,41 @@ pub async fn unchanged_plans_are_not_enqueued_again(stack: Stack) {
         2,
         "p-1 once, p-2"
     );
+}
+
+/// `EventStore::events_at` reads exactly the seqs asked for, of that task only, ascending,
+/// whatever their number (more than one `BatchGetItem`'s 100 keys) and order.
+pub async fn events_at_reads_exactly_the_asked_seqs(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    ingest_ok(&stack, &key, &burst("run-1", 5)).await;
+    ingest_ok(&stack, &key, &burst("run-2", 5)).await;
+    drain(&stack, &stack.fanout(), 100).await;
+    let run1 = task("acme", "run-1");
+    let all = stored(&stack, &run1).await;
+    let got = stack
+        .store
+        .events_at(&run1, &[Seq(4), Seq(2), Seq(9)])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![all[1].clone(), all[3].clone()],
+        "absent seqs are absent"
+    );
+    let wide: Vec<Seq> = (1..=150).rev().map(Seq).collect();
+    stack.requests.reset();
+    let got = stack.store.events_at(&run1, &wide).await.unwrap();
+    assert_eq!(got, all, "only run-1's events, ascending");
+    assert_eq!(
+        stack.requests.snapshot().get("dynamodb:BatchGetItem"),
+        Some(&2),
+        "150 keys are two requests"
+    );
+    let none = stack
+        .store
+        .events_at(&task("acme", "no-such-task"), &[Seq(1)])
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(stack.store.events_at(&run1, &[]).await.unwrap().is_empty());
 }

@@ -7,6 +7,9 @@ use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::attempts::memory::MemoryAttempts;
 use burstline::auth::Authenticator;
 use burstline::clock::{Clock, ManualClock, SystemClock};
+use burstline::cursor::DeliveryCursors;
+use burstline::cursor::dynamodb::DynamoCursors;
+use burstline::cursor::memory::MemoryCursors;
 use burstline::log::kinesis::KinesisLog;
 use burstline::log::memory::MemoryLog;
 use burstline::log::{EventLog, ShardReader};
@@ -56,7 +59,10 @@ pub struct Stack {
     pub dlq_reader: Arc<dyn QueueReader>,
     /// Attempt log.
     pub attempts: Arc<dyn AttemptLog>,
-    /// The clock queues and deliver run on (manual in memory, system on moto).
+    /// Endpoint × task delivery cursors.
+    pub cursors: Arc<dyn DeliveryCursors>,
+    /// The clock queues, the event store and deliver run on (manual in memory, system on
+    /// moto).
     pub clock: Arc<dyn Clock>,
     /// The same clock, when tests can move it (memory).
     pub manual_clock: Option<ManualClock>,
@@ -105,6 +111,12 @@ impl Stack {
             &names.deliveries_table,
             chrono::Duration::days(30),
         );
+        let cursors = DynamoCursors::new(
+            ddb.clone(),
+            &names.deliveries_table,
+            chrono::Duration::days(30),
+            requests.clone(),
+        );
         Stack {
             log: Arc::new(log),
             shards: Arc::new(reader),
@@ -122,6 +134,7 @@ impl Stack {
             dead_letters: Arc::new(dlq.clone()),
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(attempts),
+            cursors: Arc::new(cursors),
             clock: Arc::new(SystemClock),
             manual_clock: None,
             requests,
@@ -148,7 +161,12 @@ impl Stack {
         Stack {
             log: Arc::new(log.clone()),
             shards: Arc::new(log),
-            store: Arc::new(MemoryStore::new(requests.clone())),
+            // Items expire by the stack's clock, as on DynamoDB (7 days, the template's).
+            store: Arc::new(MemoryStore::with_clock(
+                requests.clone(),
+                chrono::Duration::days(7),
+                Arc::new(clock.clone()),
+            )),
             tenants: Arc::new(tenants.clone()),
             subscriptions: Arc::new(tenants.clone()),
             endpoints: Arc::new(tenants),
@@ -157,6 +175,7 @@ impl Stack {
             dead_letters: Arc::new(dlq.clone()),
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(MemoryAttempts::default()),
+            cursors: Arc::new(MemoryCursors::new(requests.clone())),
             clock: Arc::new(clock.clone()),
             manual_clock: Some(clock),
             requests,
@@ -185,6 +204,7 @@ impl Stack {
             queue: self.queue.clone(),
             dead_letters: self.dead_letters.clone(),
             attempts: self.attempts.clone(),
+            cursors: self.cursors.clone(),
             log: self.log.clone(),
             sender,
             clock: self.clock.clone(),
@@ -201,6 +221,7 @@ impl Stack {
             attempts: self.attempts.clone(),
             store: self.store.clone(),
             queue: self.queue.clone(),
+            cursors: self.cursors.clone(),
             clock: self.clock.clone(),
             rotation_overlap: chrono::Duration::hours(24),
             allow_private_networks: true,

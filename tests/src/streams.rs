@@ -217,6 +217,85 @@ impl EventStore for Hiding {
             .filter(|e| !hidden.contains(&e.seq.0))
             .collect())
     }
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> burstline::Result<Vec<Envelope>> {
+        let page = self.inner.events_at(key, seqs).await?;
+        let hidden = self.hidden.lock().unwrap().clone();
+        Ok(page
+            .into_iter()
+            .filter(|e| !hidden.contains(&e.seq.0))
+            .collect())
+    }
+    async fn find_event(
+        &self,
+        tenant: &TenantId,
+        id: &EventId,
+    ) -> burstline::Result<Option<(TaskId, Seq)>> {
+        self.inner.find_event(tenant, id).await
+    }
+}
+
+/// An [`EventStore`] whose next event reads fail, each after a delay: a table that times out
+/// (the SDK's own retries make one failed call take seconds) and then recovers.
+#[derive(Clone)]
+pub struct FailingReads {
+    inner: Arc<dyn EventStore>,
+    left: Arc<Mutex<u32>>,
+    latency: Duration,
+}
+
+impl std::fmt::Debug for FailingReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailingReads").finish_non_exhaustive()
+    }
+}
+
+impl FailingReads {
+    /// Wraps `inner`; the next `n` event reads each fail after `latency`.
+    pub fn new(inner: Arc<dyn EventStore>, n: u32, latency: Duration) -> Self {
+        Self {
+            inner,
+            left: Arc::new(Mutex::new(n)),
+            latency,
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for FailingReads {
+    async fn heads(&self, keys: &[TaskKey]) -> burstline::Result<HashMap<TaskKey, TaskHead>> {
+        self.inner.heads(keys).await
+    }
+    async fn commit(&self, chunks: &[CommitChunk]) -> burstline::Result<()> {
+        self.inner.commit(chunks).await
+    }
+    async fn head(&self, key: &TaskKey) -> burstline::Result<Option<TaskHead>> {
+        self.inner.head(key).await
+    }
+    async fn events(
+        &self,
+        key: &TaskKey,
+        after: Seq,
+        limit: usize,
+    ) -> burstline::Result<Vec<Envelope>> {
+        let fail = {
+            let mut left = self.left.lock().unwrap();
+            let fail = *left > 0;
+            *left = left.saturating_sub(1);
+            fail
+        };
+        if fail {
+            tokio::time::sleep(self.latency).await;
+            return Err(burstline::Error::Aws {
+                operation: "Query",
+                message: "RequestTimeout after retries".into(),
+                retryable: true,
+            });
+        }
+        self.inner.events(key, after, limit).await
+    }
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> burstline::Result<Vec<Envelope>> {
+        self.inner.events_at(key, seqs).await
+    }
     async fn find_event(
         &self,
         tenant: &TenantId,

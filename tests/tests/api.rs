@@ -113,6 +113,52 @@ async fn create_shows_the_secret_once_and_fanout_sees_the_endpoint() {
     );
 }
 
+/// `?cursor=` (empty, as a client that passes `next_cursor` through a form may send) is the
+/// first page: DynamoDB rejects an empty key value, which used to make this a 500 there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_cursor_is_the_first_page_on_dynamodb_too() {
+    for stack in [Stack::memory(), Stack::moto("empty-cursor").await] {
+        let key = manager(&stack, "acme").await;
+        let (status, ep) = call(
+            &stack,
+            &key,
+            "POST",
+            "/v1/endpoints",
+            Some(json!({"url": "https://hooks.example.com/x"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{ep}");
+        let id = ep["id"].as_str().unwrap();
+        stack
+            .attempts
+            .record(&[burstline::attempts::AttemptRecord {
+                tenant_id: "acme".parse().unwrap(),
+                endpoint_id: burstline::ids::EndpointId::parse(id).unwrap(),
+                webhook_id: "evt_1".into(),
+                task_id: "run-1".parse().unwrap(),
+                seqs: vec![1],
+                attempt: 1,
+                at: chrono::Utc::now(),
+                status: burstline::attempts::AttemptStatus::Delivered,
+                http_status: Some(200),
+                latency_ms: 3,
+                error: None,
+            }])
+            .await
+            .unwrap();
+        let (status, page) = call(
+            &stack,
+            &key,
+            "GET",
+            &format!("/v1/endpoints/{id}/deliveries?cursor="),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["deliveries"].as_array().unwrap().len(), 1, "{page}");
+    }
+}
+
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -255,6 +301,19 @@ async fn validation_matrix() {
         (status, v["error"]["code"].as_str()),
         (405, Some("method_not_allowed"))
     );
+    // RFC 9110: a 405 names the methods the path serves; before authentication, too.
+    for (path, allow) in [
+        ("/v1/endpoints", "POST, GET"),
+        ("/v1/endpoints/ep_1", "GET, PATCH, DELETE"),
+        ("/v1/tasks/run-1/result", "GET"),
+    ] {
+        let r = api::handle(&stack.api(), request("PUT", path, &[], b"")).await;
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(r.headers()["allow"], allow, "{path}");
+    }
+    let r = ingest::handle(&stack.ingest(), request("GET", "/v1/events", &[], b"")).await;
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
 }
 
 #[tokio::test]
@@ -331,6 +390,20 @@ async fn patch_rotate_enable_delete() {
     assert_eq!(
         patched["batching"],
         json!({"max_events": 10, "max_wait_ms": 0})
+    );
+    // JSON Schema's `integer` (what the document says) includes `20.0`.
+    let (status, patched) = call(
+        &stack,
+        &key,
+        "PATCH",
+        &format!("/v1/endpoints/{id}"),
+        Some(json!({"batching": {"max_events": 20.0, "max_wait_ms": 5.0}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        patched["batching"],
+        json!({"max_events": 20, "max_wait_ms": 5})
     );
     let (status, rotated) = call(
         &stack,
@@ -423,9 +496,14 @@ async fn replay_resends_a_seq_range_to_one_endpoint() {
         Some(json!({"task_id": "nope"})),
     )
     .await;
+    // The endpoint exists: an unknown task in the body is 422 naming the field, not 404.
     assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (404, Some("not_found"))
+        (
+            status,
+            v["error"]["code"].as_str(),
+            v["error"]["field"].as_str()
+        ),
+        (422, Some("invalid_request"), Some("task_id"))
     );
     let (status, v) = call(
         &stack,

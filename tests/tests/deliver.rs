@@ -586,6 +586,7 @@ async fn jobs_wait_for_their_commit_and_stale_refs_are_dropped() {
         not_before: None,
         commit_waits: 0,
         history: Vec::new(),
+        chain: None,
     };
     w.stack
         .queue
@@ -645,6 +646,17 @@ impl burstline::store::EventStore for LateCommitStore {
         limit: usize,
     ) -> burstline::Result<Vec<burstline::event::Envelope>> {
         let mut all = self.inner.events(key, after, limit).await?;
+        if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            all.truncate(all.len().saturating_sub(self.late));
+        }
+        Ok(all)
+    }
+    async fn events_at(
+        &self,
+        key: &burstline::ids::TaskKey,
+        seqs: &[burstline::ids::Seq],
+    ) -> burstline::Result<Vec<burstline::event::Envelope>> {
+        let mut all = self.inner.events_at(key, seqs).await?;
         if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
             all.truncate(all.len().saturating_sub(self.late));
         }

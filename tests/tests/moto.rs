@@ -9,6 +9,23 @@ async fn end_to_end() {
     scenarios::end_to_end(Stack::moto("e2e").await).await;
 }
 
+/// Webhook order through SQS and DynamoDB on moto: three concurrent pollers, several jobs and
+/// fanout batches per task, a 503 mid-way and a replay racing live traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_in_order_under_concurrency() {
+    burstline_tests::ordering::webhooks_in_order_under_concurrency(
+        Stack::moto("order").await,
+        burstline_tests::ordering::Shape::MOTO,
+    )
+    .await;
+}
+
+/// The cursor's conditions as DynamoDB (moto) enforces them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_cursor_contract() {
+    burstline_tests::ordering::cursor_contract(Stack::moto("cursor").await.cursors).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivery_is_idempotent() {
     scenarios::redelivery_is_idempotent(Stack::moto("redeliver").await).await;
@@ -17,6 +34,11 @@ async fn redelivery_is_idempotent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resubmission_is_idempotent() {
     scenarios::resubmission_is_idempotent(Stack::moto("resubmit").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_retries_are_stored_once() {
+    scenarios::idempotency_key_retries_are_stored_once(Stack::moto("idem-key").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,6 +87,12 @@ async fn burst_request_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn template_sized_batches() {
     scenarios::template_sized_batches(Stack::moto("bigbatch").await).await;
+}
+
+/// `BatchGetItem` of specific seqs, consistent, chunked at 100 keys, in DynamoDB's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_at_reads_exactly_the_asked_seqs() {
+    scenarios::events_at_reads_exactly_the_asked_seqs(Stack::moto("eventsat").await).await;
 }
 
 /// Webhooks through SQS and DynamoDB on moto: fanout's jobs → SQS → deliver → a real

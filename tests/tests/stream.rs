@@ -9,8 +9,8 @@ use burstline::leases::Claim;
 use burstline_tests::fixtures::task;
 use burstline_tests::stack::Stack;
 use burstline_tests::streams::{
-    Hiding, SseClient, append, bearer, body_text, clock_now, events, get_events, ids, streamer,
-    tenant, token,
+    FailingReads, Hiding, SseClient, append, bearer, body_text, clock_now, events, get_events, ids,
+    streamer, tenant, token,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ async fn frames_are_exact_and_payloads_survive() {
 
     let got = client.rest().await;
     assert!(
-        client.text().starts_with("retry: 1000\n\n"),
+        client.text().starts_with("retry: 1000\nid: 0\n\n"),
         "{:?}",
         client.text()
     );
@@ -217,6 +217,121 @@ async fn from_now_tails_only_new_events() {
     )
     .await;
     assert_eq!(r.status(), 204);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_opening_frame_carries_the_cursor_so_an_early_reconnect_resumes_there() {
+    let stack = Stack::memory();
+    let key = tenant(&stack, "acme", 10, ALL).await;
+    let deps = streamer(&stack, stack.store.clone(), StreamSettings::default()).await;
+    let k = task("acme", "t");
+    append(stack.store.as_ref(), &k, &events(4, false), None).await;
+    let auth = bearer(&key);
+    let opening = |query: &'static str, last: Option<&'static str>| {
+        let deps = deps.clone();
+        let auth = auth.clone();
+        async move {
+            let mut headers = vec![("authorization", auth.as_str())];
+            headers.extend(last.map(|l| ("last-event-id", l)));
+            let mut c =
+                SseClient::new(stream::handle(&deps, get_events("t", query, &headers)).await);
+            // Reading pulls the body; the opening block is its own first chunk.
+            let _ = c.next_within(Duration::from_millis(100)).await;
+            String::from_utf8(c.raw()[0].1.to_vec()).unwrap()
+        }
+    };
+    assert_eq!(opening("", None).await, "retry: 1000\nid: 0\n\n");
+    assert_eq!(opening("", Some("2")).await, "retry: 1000\nid: 2\n\n");
+    assert_eq!(opening("from=now", None).await, "retry: 1000\nid: 4\n\n");
+
+    // An EventSource on `?from=now` drops before any event; seq 5 is committed meanwhile. It
+    // reconnects to the same URL with the opening id as Last-Event-ID: 5 is not skipped.
+    append(stack.store.as_ref(), &k, &events(1, true), None).await;
+    let r = stream::handle(
+        &deps,
+        get_events(
+            "t",
+            "from=now",
+            &[("authorization", &auth), ("last-event-id", "4")],
+        ),
+    )
+    .await;
+    assert_eq!(ids(&SseClient::new(r).rest().await), vec![5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_reads_never_declare_a_gap() {
+    let stack = Stack::memory();
+    let key = tenant(&stack, "acme", 10, ALL).await;
+    // A task older than retention, all of whose events exist: only a false gap could skip.
+    let old = chrono::Utc::now() - chrono::Duration::days(8);
+    append(
+        stack.store.as_ref(),
+        &task("acme", "old"),
+        &events(10, true),
+        Some(old),
+    )
+    .await;
+    // The first reads time out, each after longer than the gap grace.
+    let failing = FailingReads::new(stack.store.clone(), 3, Duration::from_millis(2500));
+    let deps = streamer(&stack, Arc::new(failing), StreamSettings::default()).await;
+    let auth = bearer(&key);
+    let r = stream::handle(&deps, get_events("old", "", &[("authorization", &auth)])).await;
+    let got = SseClient::new(r).rest().await;
+    assert!(got.iter().all(|e| e.event != "gap"), "{got:?}");
+    assert_eq!(ids(&got), (1..=10).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_opened_before_the_first_commit_waits_for_it() {
+    let stack = Stack::memory();
+    // Two slots and two waiting requests: a request waiting for its task must not hold one.
+    let key = tenant(&stack, "acme", 2, ALL).await;
+    let deps = streamer(&stack, stack.store.clone(), StreamSettings::default()).await;
+    let auth = bearer(&key);
+    let open = |task: &'static str, query: &'static str| {
+        let deps = deps.clone();
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            stream::handle(&deps, get_events(task, query, &[("authorization", &auth)])).await
+        })
+    };
+    let from_start = open("new", "");
+    let from_now = open("new", "from=now");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!from_start.is_finished(), "waiting, nothing sent yet");
+    append(
+        stack.store.as_ref(),
+        &task("acme", "other"),
+        &events(1, true),
+        None,
+    )
+    .await;
+    let other = open("other", "").await.unwrap();
+    assert_eq!(other.status(), 200, "the waiting requests hold no slot");
+    assert_eq!(ids(&SseClient::new(other).rest().await), vec![1]);
+
+    // fanout commits the task's first events a few seconds after ingest's 202.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    append(
+        stack.store.as_ref(),
+        &task("acme", "new"),
+        &events(3, true),
+        None,
+    )
+    .await;
+    let r = from_start.await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(ids(&SseClient::new(r).rest().await), vec![1, 2, 3]);
+    // Every event of a task that appeared while waiting is new to a `from=now` stream.
+    let r = from_now.await.unwrap();
+    assert_eq!(ids(&SseClient::new(r).rest().await), vec![1, 2, 3]);
+
+    // A task that never appears is a 404 once the wait is over, not before.
+    let start = Instant::now();
+    let r = open("never", "").await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(start.elapsed(), StreamSettings::default().task_wait);
 }
 
 #[tokio::test(start_paused = true)]
@@ -427,6 +542,22 @@ async fn unknown_and_foreign_tasks_are_404_and_credentials_are_checked() {
         ),
         400
     );
+    // A header value that is not visible ASCII is refused too, not taken for "no resume
+    // point" (which would resend the task from seq 1).
+    assert_eq!(
+        status(
+            stream::handle(
+                &deps,
+                get_events(
+                    "mine",
+                    "",
+                    &[("authorization", &h(&key)), ("last-event-id", "\u{84}")]
+                )
+            )
+            .await
+        ),
+        400
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -513,7 +644,12 @@ async fn budget_is_strict_and_token_clients_are_throttled_in_band() {
     let got = c.rest().await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].event, "throttled");
-    assert!(c.text().starts_with("retry: 10000\n\n"));
+    // The cursor rides along, so the retry resumes from the same point.
+    assert!(
+        c.text().starts_with("retry: 10000\nid: 0\n\n"),
+        "{}",
+        c.text()
+    );
 
     // Readers that go away are noticed at the next write (the heartbeat) in-process, and
     // their slots released.

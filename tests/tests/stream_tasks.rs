@@ -1,7 +1,8 @@
 //! The api's task routes on in-memory adapters: status, 303 once finished, result and 409,
 //! stream tokens that open exactly their task, and tenant scoping.
 
-use api::tasks::{TaskRoutes, route};
+use api::Api;
+use api::tasks::TaskRoutes;
 use burstline::apikey::{ApiKey, Scope};
 use burstline::auth::Authenticator;
 use burstline::clock::TokioClock;
@@ -17,25 +18,29 @@ use std::sync::Arc;
 use std::time::Duration;
 use stream::StreamSettings;
 
-fn routes(stack: &Stack) -> TaskRoutes {
-    TaskRoutes {
+/// The api with task routes on a paused clock and a fixed stream URL.
+fn routes(stack: &Stack) -> Api {
+    let tasks = TaskRoutes {
         store: stack.store.clone(),
         auth: Authenticator::new(stack.tenants.clone(), Duration::from_secs(60)),
         tokens: secret(),
         clock: Arc::new(TokioClock::starting_at(chrono::Utc::now())),
         token_ttl: Duration::from_secs(300),
         stream_url: "https://stream.example".into(),
+    };
+    Api {
+        tasks,
+        ..stack.api()
     }
 }
 
-async fn call(deps: &TaskRoutes, method: &str, path: &str, key: &ApiKey) -> (u16, Value, String) {
+async fn call(deps: &Api, method: &str, path: &str, key: &ApiKey) -> (u16, Value, String) {
     let auth = bearer(key);
-    let r = route(
+    let r = api::handle(
         deps,
-        &request(method, path, &[("authorization", &auth)], b""),
+        request(method, path, &[("authorization", &auth)], b""),
     )
-    .await
-    .expect("a task route");
+    .await;
     let location = r
         .headers()
         .get("location")
@@ -105,27 +110,25 @@ async fn every_route_is_tenant_scoped() {
     for (method, path) in [
         ("GET", "/v1/tasks/run-1"),
         ("GET", "/v1/tasks/run-1/result"),
-        ("POST", "/v1/tasks/run-1/stream-tokens"),
         ("GET", "/v1/tasks/unknown"),
     ] {
         let (code, body, _) = call(&deps, method, path, &other).await;
         assert_eq!(code, 404, "{method} {path}");
         assert_eq!(body["error"]["code"], "not_found");
     }
-    let anon = route(&deps, &request("GET", "/v1/tasks/run-1", &[], b""))
-        .await
-        .unwrap();
+    // A token can be minted before a task's first commit, so another tenant gets one, but it
+    // names that tenant's own (absent) run-1: it never opens acme's.
+    let (code, body, _) = call(&deps, "POST", "/v1/tasks/run-1/stream-tokens", &other).await;
+    assert_eq!(code, 201);
+    let query = body["url"].as_str().unwrap().split_once('?').unwrap().1;
+    let streams = streamer(&stack, stack.store.clone(), StreamSettings::default()).await;
+    let r = stream::handle(&streams, get_events("run-1", query, &[])).await;
+    assert_eq!(r.status(), 404);
+    let anon = api::handle(&deps, request("GET", "/v1/tasks/run-1", &[], b"")).await;
     assert_eq!(anon.status(), 401);
-    assert!(
-        route(&deps, &request("GET", "/v1/endpoints", &[], b""))
-            .await
-            .is_none()
-    );
-    assert!(
-        route(&deps, &request("GET", "/v1/tasks/run-1/events", &[], b""))
-            .await
-            .is_none()
-    );
+    // The events stream is the stream function's route, not api's.
+    let stream_path = api::handle(&deps, request("GET", "/v1/tasks/run-1/events", &[], b"")).await;
+    assert_eq!(stream_path.status(), 404);
 }
 
 #[tokio::test(start_paused = true)]
@@ -175,4 +178,42 @@ async fn minted_tokens_open_their_task_and_nothing_else() {
     assert_eq!(code, 403);
     let (code, _, _) = call(&deps, "GET", "/v1/tasks/run-1/stream-tokens", &manager).await;
     assert_eq!(code, 405);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_for_a_task_not_committed_yet_open_it_once_it_is() {
+    let stack = Stack::memory();
+    let manager = tenant(&stack, "acme", 10, &[Scope::Manage]).await;
+    let deps = routes(&stack);
+    let streams = streamer(&stack, stack.store.clone(), StreamSettings::default()).await;
+
+    // "Start a task, then open its stream": the token is minted before fanout's first commit.
+    let (code, body, _) = call(&deps, "POST", "/v1/tasks/run-9/stream-tokens", &manager).await;
+    assert_eq!(code, 201, "{body}");
+    let url = body["url"].as_str().unwrap().to_owned();
+    let query = url.split_once('?').unwrap().1.to_owned();
+    let waiting = {
+        let (streams, query) = (streams.clone(), query.clone());
+        tokio::spawn(
+            async move { stream::handle(&streams, get_events("run-9", &query, &[])).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    append(
+        stack.store.as_ref(),
+        &task("acme", "run-9"),
+        &events(2, true),
+        None,
+    )
+    .await;
+    let r = waiting.await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(ids(&SseClient::new(r).rest().await), vec![1, 2]);
+
+    // A token for a task that never appears opens nothing: 404 after the wait.
+    let (code, body, _) = call(&deps, "POST", "/v1/tasks/never/stream-tokens", &manager).await;
+    assert_eq!(code, 201);
+    let query = body["url"].as_str().unwrap().split_once('?').unwrap().1;
+    let r = stream::handle(&streams, get_events("never", query, &[])).await;
+    assert_eq!(r.status(), 404);
 }

@@ -4,7 +4,7 @@
 
 use burstline::iam::Grant;
 use serde_norway::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
@@ -505,4 +505,118 @@ fn metric_alarms_watch_metrics_the_code_emits_in_its_namespace() {
     }
     // DeadLetters, FanoutLag, and the three outcomes of the failure rate.
     assert_eq!(checked, 5, "metric alarms on the stack's own namespace");
+}
+
+/// An intrinsic in either form: `!Name arg` or `{"Fn::Name": arg}` / `{"Ref": arg}`.
+fn function(v: &Value) -> Option<(String, &Value)> {
+    if let Some(f) = intrinsic(v) {
+        return Some(f);
+    }
+    let m = v.as_mapping().filter(|m| m.len() == 1)?;
+    let (k, arg) = m.iter().next()?;
+    let name = k.as_str()?;
+    Some((name.trim_start_matches("Fn::").to_owned(), arg))
+}
+
+/// A rule operand as CloudFormation sees it: a string (parameters are strings).
+fn rule_string(v: &Value, params: &HashMap<String, String>) -> String {
+    match function(v) {
+        Some((f, arg)) if f == "Ref" => params[arg.as_str().unwrap()].clone(),
+        Some((f, _)) => panic!("unsupported rule function {f}"),
+        None => match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => panic!("not a string operand: {other:?}"),
+        },
+    }
+}
+
+/// Evaluates a rule condition or assertion (the functions this template uses).
+fn rule_holds(v: &Value, params: &HashMap<String, String>) -> bool {
+    let (f, arg) = function(v).unwrap_or_else(|| panic!("not a rule function: {v:?}"));
+    let args = arg.as_sequence().unwrap();
+    match f.as_str() {
+        "Equals" => rule_string(&args[0], params) == rule_string(&args[1], params),
+        "Not" => !rule_holds(&args[0], params),
+        "And" => args.iter().all(|a| rule_holds(a, params)),
+        "Or" => args.iter().any(|a| rule_holds(a, params)),
+        "Contains" => {
+            let needle = rule_string(&args[1], params);
+            args[0]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|s| rule_string(s, params) == needle)
+        }
+        other => panic!("unsupported rule function {other}"),
+    }
+}
+
+/// Whether the template's Rules accept these parameter values.
+fn rules_accept(t: &Value, params: &HashMap<String, String>) -> bool {
+    t["Rules"].as_mapping().unwrap().values().all(|rule| {
+        let applies = rule
+            .get("RuleCondition")
+            .is_none_or(|c| rule_holds(c, params));
+        !applies
+            || rule["Assertions"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .all(|a| rule_holds(&a["Assert"], params))
+    })
+}
+
+#[test]
+fn events_are_kept_at_least_as_long_as_the_stream_keeps_records() {
+    let t = template();
+    let p = &t["Parameters"];
+    // The two parameters are what the stream and the functions actually use.
+    assert_eq!(
+        intrinsic(&t["Resources"]["EventStream"]["Properties"]["RetentionPeriodHours"])
+            .map(|(f, a)| (f, a.as_str().unwrap().to_owned())),
+        Some(("Ref".into(), "StreamRetentionHours".into()))
+    );
+    for (name, f) in function_resources(&t) {
+        if let Some(v) = f["Properties"]["Environment"]["Variables"].get("RETENTION_DAYS") {
+            assert_eq!(
+                intrinsic(v).map(|(f, a)| (f, a.as_str().unwrap().to_owned())),
+                Some(("Ref".into(), "RetentionDays".into())),
+                "{name}"
+            );
+        }
+    }
+    let hours: Vec<u64> = p["StreamRetentionHours"]["AllowedValues"]
+        .as_sequence()
+        .expect("StreamRetentionHours is a list of allowed values")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(hours.contains(&24) && hours.contains(&168), "{hours:?}");
+    let max_days = p["RetentionDays"]["MaxValue"].as_u64().unwrap();
+    let min_days = p["RetentionDays"]["MinValue"].as_u64().unwrap();
+    for h in &hours {
+        for d in min_days..=max_days {
+            let params = HashMap::from([
+                ("StreamRetentionHours".to_owned(), h.to_string()),
+                ("RetentionDays".to_owned(), d.to_string()),
+            ]);
+            assert_eq!(
+                rules_accept(&t, &params),
+                d * 24 >= *h,
+                "RetentionDays {d} with StreamRetentionHours {h}"
+            );
+        }
+    }
+    let defaults = HashMap::from([
+        (
+            "StreamRetentionHours".to_owned(),
+            rule_string(&p["StreamRetentionHours"]["Default"], &HashMap::new()),
+        ),
+        (
+            "RetentionDays".to_owned(),
+            rule_string(&p["RetentionDays"]["Default"], &HashMap::new()),
+        ),
+    ]);
+    assert!(rules_accept(&t, &defaults), "{defaults:?}");
 }

@@ -6,6 +6,9 @@ use anyhow::Context;
 use burstline::attempts::AttemptLog;
 use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::attempts::memory::MemoryAttempts;
+use burstline::cursor::DeliveryCursors;
+use burstline::cursor::dynamodb::DynamoCursors;
+use burstline::cursor::memory::MemoryCursors;
 use burstline::leases::LeaseStore;
 use burstline::leases::dynamodb::DynamoLeases;
 use burstline::leases::memory::MemoryLeases;
@@ -75,6 +78,8 @@ pub struct Backends {
     pub dead_letters: Arc<dyn DeadLetterSink>,
     /// Attempt log.
     pub attempts: Arc<dyn AttemptLog>,
+    /// Endpoint × task delivery cursors.
+    pub cursors: Arc<dyn DeliveryCursors>,
     /// Stream ARN, put in the Kinesis events the mapping builds.
     pub stream_arn: String,
     /// Queue ARN, put in the SQS events the mapping builds.
@@ -113,7 +118,8 @@ fn memory() -> Backends {
         tenants: Arc::new(tenants.clone()),
         subscriptions: Arc::new(tenants.clone()),
         endpoints: Arc::new(tenants),
-        leases: Arc::new(MemoryLeases::new(requests)),
+        leases: Arc::new(MemoryLeases::new(requests.clone())),
+        cursors: Arc::new(MemoryCursors::new(requests)),
         queue: Arc::new(queue.clone()),
         queue_reader: Arc::new(queue),
         dead_letters: Arc::new(dlq),
@@ -164,11 +170,17 @@ async fn aws(endpoint: Option<&str>, prefix: &str) -> anyhow::Result<Backends> {
         )),
         queue: Arc::new(queue.clone()),
         queue_reader: Arc::new(queue),
-        dead_letters: Arc::new(SqsQueue::new(sqs, &p.delivery_dlq_url, requests)),
+        dead_letters: Arc::new(SqsQueue::new(sqs, &p.delivery_dlq_url, requests.clone())),
         attempts: Arc::new(DynamoAttempts::new(
+            ddb.clone(),
+            &names.deliveries_table,
+            chrono::Duration::days(ATTEMPT_LOG_DAYS),
+        )),
+        cursors: Arc::new(DynamoCursors::new(
             ddb,
             &names.deliveries_table,
             chrono::Duration::days(ATTEMPT_LOG_DAYS),
+            requests,
         )),
         stream_arn: p.stream_arn,
         queue_arn,

@@ -34,6 +34,7 @@ fn render(b: &Banner<'_>) -> String {
   ingest      POST {url}/v1/events
   api         {url}/v1/endpoints   {url}/v1/tasks/{{task_id}}
   stream      GET  {url}/v1/tasks/{{task_id}}/events   (SSE)
+  reference   {url}/docs   (OpenAPI 3.1: {url}/openapi.json)
   inspector   {url}/dev/inspector/webhook   (endpoint {endpoint}, signatures verified)
   backends    {backend}
   tenant      {tenant}
@@ -94,5 +95,6 @@ mod tests {
         );
         assert!(text.contains(&format!("BURSTLINE_API_KEY={}", key.expose())));
         assert!(text.contains("http://127.0.0.1:9/v1/tasks/hello/stream-tokens"));
+        assert!(text.contains("http://127.0.0.1:9/docs"));
     }
 }

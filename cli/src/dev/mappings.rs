@@ -31,6 +31,8 @@ pub struct MappingSettings {
     pub sqs_concurrency: usize,
     /// SQS `BatchSize`.
     pub sqs_batch_size: usize,
+    /// deliver's `Timeout`: each invocation's deadline, handed to deliver and enforced.
+    pub deliver_timeout: Duration,
 }
 
 impl Default for MappingSettings {
@@ -41,6 +43,7 @@ impl Default for MappingSettings {
             kinesis_max_retries: 10,
             sqs_concurrency: 4,
             sqs_batch_size: 10,
+            deliver_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -116,14 +119,15 @@ pub async fn sqs_to_deliver(
                 batch_size: settings.sqs_batch_size,
                 // Long polling, short enough that a stop is noticed quickly.
                 wait: Duration::from_secs(1),
+                timeout: Some(settings.deliver_timeout),
             },
         );
         let deps = deliver.clone();
         let mut stop = stop.clone();
         pollers.spawn(async move {
-            let handler = |event| {
+            let handler = |event, deadline| {
                 let deps = deps.clone();
-                async move { Ok(deliver::handle(&deps, event).await) }
+                async move { Ok(deliver::handle_until(&deps, event, deadline).await) }
             };
             loop {
                 match driver.poll_once(&handler).await {

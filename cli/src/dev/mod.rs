@@ -3,12 +3,14 @@
 //! server ([`server`]); the Kinesis and SQS event-source mappings by the `burstline::mapping`
 //! drivers ([`mappings`]). Backends are in memory by default, or any AWS API endpoint
 //! ([`backends`]). On start it seeds a demo tenant, key and inspector endpoint ([`seed`],
-//! [`inspector`]) and prints how to use them ([`banner`]); Ctrl-C drains and stops.
+//! [`inspector`]) and prints how to use them ([`banner`]); it serves the API reference
+//! ([`reference`]); Ctrl-C drains and stops.
 
 mod backends;
 mod banner;
 mod inspector;
 mod mappings;
+mod reference;
 mod seed;
 mod server;
 mod simulator;
@@ -79,6 +81,10 @@ pub struct DevArgs {
     /// template's is 1000).
     #[arg(long, default_value_t = 1000)]
     batching_window_ms: u64,
+    /// Seconds a stream stays open before it ends cleanly and the client resumes with
+    /// `Last-Event-ID` (`STREAM_LIFETIME_SECONDS`; the template's is 840).
+    #[arg(long, default_value_t = 840)]
+    stream_lifetime_seconds: u64,
 }
 
 /// Runs the stack until Ctrl-C (or SIGTERM), then drains and stops.
@@ -148,7 +154,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             auth: Authenticator::new(backends.tenants.clone(), KEY_CACHE),
             tokens,
             clock: clock.clone(),
-            settings: StreamSettings::default(),
+            settings: StreamSettings {
+                lifetime: Duration::from_secs(args.stream_lifetime_seconds),
+                ..StreamSettings::default()
+            },
         },
         inspector,
         metrics,
@@ -257,6 +266,7 @@ fn deliver_deps(b: &Backends, clock: &Arc<dyn Clock>) -> anyhow::Result<Deliver>
         queue: b.queue.clone(),
         dead_letters: b.dead_letters.clone(),
         attempts: b.attempts.clone(),
+        cursors: b.cursors.clone(),
         log: b.log.clone(),
         // Local receivers (the inspector, a developer's own on localhost) are private
         // addresses: allowed here as ALLOW_PRIVATE_NETWORKS allows them, never in a deployment.
@@ -273,6 +283,7 @@ fn api_deps(b: &Backends, clock: &Arc<dyn Clock>, tokens: TokenSecret, base_url:
         attempts: b.attempts.clone(),
         store: b.store.clone(),
         queue: b.queue.clone(),
+        cursors: b.cursors.clone(),
         clock: clock.clone(),
         rotation_overlap: chrono::Duration::hours(24),
         allow_private_networks: true,

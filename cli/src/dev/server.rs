@@ -7,12 +7,14 @@
 //! - any other `/v1/…` → api (buffered);
 //! - `/` the demo page, `/dev/config`, `/dev/simulate`, `/dev/inspector/…`, and
 //!   `/dev/metrics`: the functions' metrics (the names, units and dimensions their Lambdas
-//!   emit as EMF) as running totals since start.
+//!   emit as EMF) as running totals since start;
+//! - `/openapi.json` and `/docs`, the API reference ([`reference`](super::reference)).
 //!
 //! Handlers get `lambda_http` requests exactly as their Lambda entry points do, so what runs
 //! here is the deployed code path from the request onwards.
 
 use super::inspector::Inspector;
+use super::reference;
 use super::simulator::Simulator;
 use api::Api;
 use axum::body::{Body, to_bytes};
@@ -65,6 +67,8 @@ async fn dispatch(app: &App, req: Request<Body>) -> Response<Body> {
     }
     let response = match (method, path.as_str()) {
         (Method::GET, "/" | "/index.html") => page(),
+        (Method::GET, "/openapi.json") => reference::openapi(),
+        (Method::GET, "/docs" | "/docs/") => reference::page(),
         (_, p) if p.starts_with("/dev/") => dev_route(app, req).await,
         (_, "/v1/events") => match to_lambda(req).await {
             Ok(r) => buffered(ingest::handle(&app.ingest, r).await),

@@ -1,47 +1,66 @@
 //! `/v1/endpoints…`: create, list, get, patch, delete, rotate-secret, enable, deliveries and
-//! replay (SPEC §3). Bearer key with the `manage` scope; another tenant's endpoint is 404.
+//! replay (SPEC §3; replay itself is [`crate::replay`]). Bearer key with the `manage` scope;
+//! another tenant's endpoint is 404.
 
-use crate::http::{empty, invalid, json, object_body, query};
+use crate::http::{empty, invalid, json, object_body, query, whole_number};
 use crate::router::Api;
 use burstline::api_error::ApiError;
 use burstline::endpoint::{
     Batching, Endpoint, EndpointState, MAX_BATCH_EVENTS, MAX_BATCH_WAIT_MS, validate_url,
 };
-use burstline::ids::{EndpointId, Seq, TaskId, TaskKey, TenantId};
-use burstline::job::{DeliveryJob, EventRef};
+use burstline::ids::{EndpointId, TenantId};
 use burstline::signing::WebhookSecret;
 use burstline::subscription::EventFilter;
 use chrono::{DateTime, Utc};
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
-/// Most events one replay request re-enqueues.
-pub const MAX_REPLAY_EVENTS: u64 = 10_000;
-
 type Reply = Result<Response<Body>, ApiError>;
 
-/// Routes `/v1/endpoints` and below; `segments` follow `endpoints`.
-pub async fn route(api: &Api, tenant: &TenantId, request: &Request, segments: &[&str]) -> Reply {
-    let method = request.method();
-    match (method, segments) {
-        (&Method::POST, []) => create(api, tenant, request).await,
-        (&Method::GET, []) => list(api, tenant).await,
-        (&Method::GET, [id]) => Ok(json(StatusCode::OK, &view(&load(api, tenant, id).await?))),
-        (&Method::PATCH, [id]) => patch(api, tenant, id, request).await,
-        (&Method::DELETE, [id]) => delete(api, tenant, id).await,
-        (&Method::POST, [id, "rotate-secret"]) => rotate(api, tenant, id).await,
-        (&Method::POST, [id, "enable"]) => enable(api, tenant, id).await,
-        (&Method::GET, [id, "deliveries"]) => deliveries(api, tenant, id, request).await,
-        (&Method::POST, [id, "replay"]) => replay(api, tenant, id, request).await,
-        (_, [] | [_] | [_, "rotate-secret" | "enable" | "deliveries" | "replay"]) => {
-            Err(ApiError::new(
-                405,
-                "method_not_allowed",
-                format!("{method} is not allowed here"),
-            ))
-        }
-        _ => Err(ApiError::not_found("no such route")),
+/// Which endpoint route a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointOp {
+    /// `POST /v1/endpoints`.
+    Create,
+    /// `GET /v1/endpoints`.
+    List,
+    /// `GET /v1/endpoints/{endpoint_id}`.
+    Get,
+    /// `PATCH /v1/endpoints/{endpoint_id}`.
+    Patch,
+    /// `DELETE /v1/endpoints/{endpoint_id}`.
+    Delete,
+    /// `POST /v1/endpoints/{endpoint_id}/rotate-secret`.
+    RotateSecret,
+    /// `POST /v1/endpoints/{endpoint_id}/enable`.
+    Enable,
+    /// `GET /v1/endpoints/{endpoint_id}/deliveries`.
+    Deliveries,
+    /// `POST /v1/endpoints/{endpoint_id}/replay`.
+    Replay,
+}
+
+/// Serves the endpoint route `op` for `tenant`; `id` is the `{endpoint_id}` path segment
+/// (empty for the collection routes). The router has matched the method and path and checked
+/// the key's `manage` scope.
+pub async fn serve(
+    api: &Api,
+    tenant: &TenantId,
+    request: &Request,
+    op: EndpointOp,
+    id: &str,
+) -> Reply {
+    match op {
+        EndpointOp::Create => create(api, tenant, request).await,
+        EndpointOp::List => list(api, tenant).await,
+        EndpointOp::Get => Ok(json(StatusCode::OK, &view(&load(api, tenant, id).await?))),
+        EndpointOp::Patch => patch(api, tenant, id, request).await,
+        EndpointOp::Delete => delete(api, tenant, id).await,
+        EndpointOp::RotateSecret => rotate(api, tenant, id).await,
+        EndpointOp::Enable => enable(api, tenant, id).await,
+        EndpointOp::Deliveries => deliveries(api, tenant, id, request).await,
+        EndpointOp::Replay => crate::replay::replay(api, tenant, id, request).await,
     }
 }
 
@@ -65,7 +84,8 @@ pub fn view(ep: &Endpoint) -> Value {
     })
 }
 
-async fn load(api: &Api, tenant: &TenantId, id: &str) -> Result<Endpoint, ApiError> {
+/// The tenant's endpoint `id`, or 404.
+pub(crate) async fn load(api: &Api, tenant: &TenantId, id: &str) -> Result<Endpoint, ApiError> {
     let not_found = || ApiError::not_found(format!("no endpoint {id}"));
     let id = EndpointId::parse(id).map_err(|_| not_found())?;
     api.endpoints
@@ -151,8 +171,7 @@ fn parse_batching(v: &Value) -> Result<Option<Batching>, ApiError> {
         let field = format!("batching.{name}");
         match o.get(name) {
             None => default.ok_or_else(|| invalid(&field, "is required")),
-            Some(n) => n
-                .as_u64()
+            Some(n) => whole_number(n)
                 .and_then(|n| u32::try_from(n).ok())
                 .filter(|n| *n <= max)
                 .ok_or_else(|| invalid(&field, format!("must be a whole number up to {max}"))),
@@ -335,7 +354,8 @@ async fn deliveries(api: &Api, tenant: &TenantId, id: &str, request: &Request) -
             .filter(|n| (1..=200).contains(n))
             .ok_or_else(|| invalid("limit", "must be 1 to 200"))?,
     };
-    let cursor = query(request, "cursor");
+    // An empty cursor is no cursor: DynamoDB rejects an empty key value in a query.
+    let cursor = query(request, "cursor").filter(|c| !c.is_empty());
     let page = api
         .attempts
         .list(tenant, &ep.id, limit, cursor.as_deref())
@@ -353,97 +373,5 @@ async fn deliveries(api: &Api, tenant: &TenantId, id: &str, request: &Request) -
     Ok(json(
         StatusCode::OK,
         &json!({"deliveries": items, "next_cursor": page.cursor}),
-    ))
-}
-
-async fn replay(api: &Api, tenant: &TenantId, id: &str, request: &Request) -> Reply {
-    let ep = load(api, tenant, id).await?;
-    let mut body = object_body(request)?;
-    let task = body
-        .remove("task_id")
-        .ok_or_else(|| invalid("task_id", "is required"))?;
-    let task = task
-        .as_str()
-        .ok_or_else(|| invalid("task_id", "must be a string"))
-        .and_then(|t| TaskId::parse(t).map_err(|e| invalid("task_id", e.0)))?;
-    let seq_field = |body: &mut Map<String, Value>, name: &str| -> Result<Option<u64>, ApiError> {
-        match body.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n >= 1)
-                .map(Some)
-                .ok_or_else(|| invalid(name, "must be a seq (1 or more)")),
-        }
-    };
-    let from = seq_field(&mut body, "from_seq")?.unwrap_or(1);
-    let to = seq_field(&mut body, "to_seq")?;
-    if let Some(k) = body.keys().next() {
-        return Err(invalid(
-            k,
-            "unknown field; allowed: task_id, from_seq, to_seq",
-        ));
-    }
-    let key = TaskKey::new(tenant.clone(), task);
-    let head = api
-        .store
-        .head(&key)
-        .await
-        .map_err(crate::ApiFnError::from)?
-        .ok_or_else(|| ApiError::not_found(format!("no task {}", key.task_id)))?;
-    let to = to.unwrap_or(head.last_seq.0).min(head.last_seq.0);
-    if to < from {
-        return Err(invalid("to_seq", "must not be below from_seq"));
-    }
-    if to - from + 1 > MAX_REPLAY_EVENTS {
-        return Err(invalid(
-            "to_seq",
-            format!("at most {MAX_REPLAY_EVENTS} events per replay"),
-        ));
-    }
-    let Some(through) = head.position.clone() else {
-        return Err(ApiError::not_found("the task has no events yet"));
-    };
-    let events = api
-        .store
-        .events(
-            &key,
-            Seq(from - 1),
-            usize::try_from(to - from + 1).unwrap_or(usize::MAX),
-        )
-        .await
-        .map_err(crate::ApiFnError::from)?;
-    let sub = ep.subscription();
-    let refs: Vec<EventRef> = events
-        .iter()
-        .filter(|e| e.seq.0 <= to && sub.filters.iter().any(|f| f.matches(&e.event_type)))
-        .map(|e| EventRef {
-            seq: e.seq,
-            id: e.id.clone(),
-            event_type: e.event_type.clone(),
-        })
-        .collect();
-    let jobs: Vec<DeliveryJob> = refs
-        .chunks(burstline::job::MAX_EVENTS_PER_JOB)
-        .map(|run| DeliveryJob {
-            tenant_id: tenant.clone(),
-            task_id: key.task_id.clone(),
-            endpoint_id: ep.id.clone(),
-            events: run.to_vec(),
-            through: through.clone(),
-            attempt: 0,
-            not_before: None,
-            commit_waits: 0,
-            history: Vec::new(),
-        })
-        .collect();
-    api.queue
-        .enqueue(&jobs, std::time::Duration::ZERO)
-        .await
-        .map_err(crate::ApiFnError::from)?;
-    tracing::info!(endpoint_id = %ep.id, task_id = %key.task_id, events = refs.len(), "replay enqueued");
-    Ok(json(
-        StatusCode::ACCEPTED,
-        &json!({"enqueued": refs.len(), "from_seq": from, "to_seq": to}),
     ))
 }

@@ -66,7 +66,38 @@ pub fn query(request: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A JSON number that is a whole number, as JSON Schema's `integer` means it (the document
+/// says `integer`, and `38.0` is one): `Some(38)` for `38` and `38.0`, `None` for `38.5`,
+/// negatives, non-numbers and anything beyond `u64`.
+pub fn whole_number(v: &Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let f = v.as_f64()?;
+    // 2^64 as f64 is exact; anything at or beyond it does not fit.
+    (f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f)).then_some(f as u64)
+}
+
 /// 422 for a field that breaks a rule.
 pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(422, "invalid_request", message).at(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn whole_numbers_are_integers_in_any_json_spelling() {
+        assert_eq!(whole_number(&json!(38)), Some(38));
+        assert_eq!(whole_number(&json!(38.0)), Some(38));
+        assert_eq!(whole_number(&json!(0.0)), Some(0));
+        assert_eq!(whole_number(&json!(38.5)), None);
+        assert_eq!(whole_number(&json!(-1)), None);
+        assert_eq!(whole_number(&json!(-1.0)), None);
+        assert_eq!(whole_number(&json!(1e300)), None);
+        assert_eq!(whole_number(&json!("38")), None);
+        assert_eq!(whole_number(&json!(null)), None);
+    }
 }

@@ -1,13 +1,15 @@
 //! The AWS actions the api's ports call, per resource; `template.yaml` grants exactly these.
 
 use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::iam::Grant;
 use burstline::queue::sqs::SqsQueue;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 
 /// What the api calls: API keys and the whole `EndpointStore`, task heads and events (status,
-/// result, replay), `AttemptLog::list`, and `DeliveryQueue::enqueue` for replays.
+/// result, replay), `AttemptLog::list`, and for replays `DeliveryQueue::enqueue` and
+/// `DeliveryCursors::cursor`, `::rewind`.
 pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "TENANTS_TABLE",
@@ -26,7 +28,11 @@ pub const AWS_ACTIONS: &[Grant] = &[
     },
     Grant {
         resource: "DELIVERIES_TABLE",
-        methods: &[DynamoAttempts::LIST],
+        methods: &[
+            DynamoAttempts::LIST,
+            DynamoCursors::CURSOR,
+            DynamoCursors::REWIND,
+        ],
     },
     Grant {
         resource: "DELIVERY_QUEUE_URL",

@@ -5,6 +5,7 @@ use api::{Api, ApiConfig};
 use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::auth::Authenticator;
 use burstline::clock::SystemClock;
+use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::queue::sqs::SqsQueue;
 use burstline::requests::RequestCounter;
 use burstline::store::dynamodb::DynamoStore;
@@ -51,9 +52,15 @@ async fn main() -> Result<(), Error> {
             chrono::Duration::days(30),
         )),
         store: Arc::new(DynamoStore::new(
-            ddb,
+            ddb.clone(),
             &config.events_table,
             chrono::Duration::days(7),
+            requests.clone(),
+        )),
+        cursors: Arc::new(DynamoCursors::new(
+            ddb,
+            &config.deliveries_table,
+            chrono::Duration::days(30),
             requests.clone(),
         )),
         queue: Arc::new(SqsQueue::new(

@@ -5,7 +5,11 @@
 //!   updated_at, links}` while running; `303 See Other` → `/v1/tasks/{id}/result` once finished.
 //! - `GET /v1/tasks/{id}/result` (`stream` scope): `200` the terminal event; `409` while
 //!   running.
-//! - `POST /v1/tasks/{id}/stream-tokens` (`manage` scope): `201 {token, expires_at, url}`.
+//! - `POST /v1/tasks/{id}/stream-tokens` (`manage` scope): `201 {token, expires_at, url}`, also
+//!   for a task with no committed event yet: the token names the key's tenant and the task, and
+//!   the stream waits (bounded) for the task's first commit. "Start a task, then open its
+//!   stream" must not race fanout's lag; a token for a task that never appears opens nothing
+//!   (the stream answers 404) and never another tenant's task.
 
 use burstline::api_error::ApiError;
 use burstline::apikey::Scope;
@@ -13,10 +17,10 @@ use burstline::auth::Authenticator;
 use burstline::clock::Clock;
 use burstline::event::format_time;
 use burstline::head::TaskHead;
-use burstline::ids::{Seq, TaskId, TaskKey, TenantId};
+use burstline::ids::{Seq, TaskId, TaskKey};
 use burstline::store::EventStore;
 use burstline::stream_token::{StreamGrant, TokenSecret, mint};
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -51,72 +55,61 @@ impl std::fmt::Debug for TaskRoutes {
 
 /// Which task route a request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub enum TaskOp {
+    /// `GET /v1/tasks/{task_id}`.
     Status,
+    /// `GET /v1/tasks/{task_id}/result`.
     Result,
+    /// `POST /v1/tasks/{task_id}/stream-tokens`.
     StreamTokens,
 }
 
-/// Serves a task route; `None` when the request is not one (the router answers it).
+/// Serves the task route `op` for the (still percent-encoded) `task_id` path segment; the
+/// router has matched the method and path.
 #[instrument(skip_all, fields(tenant_id, task_id))]
-pub async fn route(deps: &TaskRoutes, request: &Request) -> Option<Response<Body>> {
-    let (task_id, route) = parse_route(request.uri().path())?;
-    let response = match serve(deps, request, task_id, route).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
-    };
-    Some(response)
-}
-
-/// `None` for paths that are not task routes; `Err(())` for a task route with a bad id.
-fn parse_route(path: &str) -> Option<(Result<TaskId, ()>, Route)> {
-    let rest = path.trim_end_matches('/').strip_prefix("/v1/tasks/")?;
-    let (id, route) = match rest.split_once('/') {
-        None => (rest, Route::Status),
-        Some((id, "result")) => (id, Route::Result),
-        Some((id, "stream-tokens")) => (id, Route::StreamTokens),
-        Some(_) => return None,
-    };
-    Some((TaskId::parse(id).map_err(|_| ()), route))
-}
-
-async fn serve(
+pub async fn serve(
     deps: &TaskRoutes,
     request: &Request,
-    task_id: Result<TaskId, ()>,
-    route: Route,
-) -> Result<Response<Body>, ApiError> {
-    let (method, scope) = match route {
-        Route::Status | Route::Result => (Method::GET, Scope::Stream),
-        Route::StreamTokens => (Method::POST, Scope::Manage),
-    };
-    if request.method() != method {
-        return Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("use {method}"),
-        ));
+    task_id: &str,
+    op: TaskOp,
+) -> Response<Body> {
+    match authorized(deps, request, task_id, op).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
     }
+}
+
+async fn authorized(
+    deps: &TaskRoutes,
+    request: &Request,
+    task_id: &str,
+    op: TaskOp,
+) -> Result<Response<Body>, ApiError> {
+    let scope = match op {
+        TaskOp::Status | TaskOp::Result => Scope::Stream,
+        TaskOp::StreamTokens => Scope::Manage,
+    };
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let key = deps.auth.authenticate(authorization, scope).await?;
-    let task_id = task_id.map_err(|()| ApiError::not_found("no such task"))?;
+    let task_id = TaskId::parse(task_id).map_err(|_| ApiError::not_found("no such task"))?;
     let span = tracing::Span::current();
     span.record("tenant_id", key.tenant_id.as_str());
     span.record("task_id", task_id.as_str());
-    let head = head(deps, key.tenant_id, task_id).await?;
-    match route {
-        Route::Status => Ok(status(deps, &head)),
-        Route::Result => result(deps, &head).await,
-        Route::StreamTokens => Ok(stream_token(deps, &head)),
+    let task = TaskKey::new(key.tenant_id, task_id);
+    match op {
+        TaskOp::Status => Ok(status(deps, &head(deps, &task).await?)),
+        TaskOp::Result => result(deps, &head(deps, &task).await?).await,
+        // No head needed: the task may not be committed yet (see the module doc).
+        TaskOp::StreamTokens => Ok(stream_token(deps, &task)),
     }
 }
 
-async fn head(deps: &TaskRoutes, tenant: TenantId, task: TaskId) -> Result<TaskHead, ApiError> {
+async fn head(deps: &TaskRoutes, task: &TaskKey) -> Result<TaskHead, ApiError> {
     deps.store
-        .head(&TaskKey::new(tenant, task))
+        .head(task)
         .await
         .map_err(unavailable)?
         .ok_or_else(|| ApiError::not_found("no such task"))
@@ -170,12 +163,12 @@ async fn result(deps: &TaskRoutes, head: &TaskHead) -> Result<Response<Body>, Ap
     Ok(json_response(StatusCode::OK, &body))
 }
 
-fn stream_token(deps: &TaskRoutes, head: &TaskHead) -> Response<Body> {
+fn stream_token(deps: &TaskRoutes, task: &TaskKey) -> Response<Body> {
     let now = deps.clock.now();
     let expires_at = now + chrono::Duration::from_std(deps.token_ttl).unwrap_or_default();
     let grant = StreamGrant {
-        tenant_id: head.key.tenant_id.clone(),
-        task_id: head.key.task_id.clone(),
+        tenant_id: task.tenant_id.clone(),
+        task_id: task.task_id.clone(),
         // Tokens carry whole seconds; round down so `expires_at` is exactly what is enforced.
         expires_at: chrono::DateTime::from_timestamp(expires_at.timestamp(), 0)
             .unwrap_or(expires_at),
@@ -184,7 +177,7 @@ fn stream_token(deps: &TaskRoutes, head: &TaskHead) -> Response<Body> {
     info!(expires_at = %format_time(&grant.expires_at), "stream token minted");
     let url = format!(
         "{}/v1/tasks/{}/events?token={token}",
-        deps.stream_url, head.key.task_id
+        deps.stream_url, task.task_id
     );
     json_response(
         StatusCode::CREATED,
@@ -211,33 +204,4 @@ fn error_response(e: &ApiError) -> Response<Body> {
     crate::metrics::rejected(e.code);
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, &e.to_json())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_routes_are_recognised_and_others_left_alone() {
-        let id = |s: &str| Ok(TaskId::parse(s).unwrap());
-        assert_eq!(
-            parse_route("/v1/tasks/run-1"),
-            Some((id("run-1"), Route::Status))
-        );
-        assert_eq!(
-            parse_route("/v1/tasks/run-1/"),
-            Some((id("run-1"), Route::Status))
-        );
-        assert_eq!(
-            parse_route("/v1/tasks/run-1/result"),
-            Some((id("run-1"), Route::Result))
-        );
-        assert_eq!(
-            parse_route("/v1/tasks/run-1/stream-tokens"),
-            Some((id("run-1"), Route::StreamTokens))
-        );
-        assert_eq!(parse_route("/v1/tasks/run-1/events"), None);
-        assert_eq!(parse_route("/v1/endpoints"), None);
-        assert_eq!(parse_route("/v1/tasks/a b"), Some((Err(()), Route::Status)));
-    }
 }

@@ -1,6 +1,7 @@
 //! deliver's configuration, read once at cold start. Variable names match `template.yaml`.
 
-use crate::handler::Policy;
+use crate::deadline::SETTLE_TIME;
+use crate::policy::Policy;
 use burstline::Error;
 use burstline::config::{Lookup, parsed, required};
 use burstline::schedule::{default_schedule, parse_schedule};
@@ -21,7 +22,8 @@ pub struct DeliverConfig {
     pub delivery_dlq_url: String,
     /// `EVENT_STREAM_NAME`: for `burstline.endpoint.disabled` events.
     pub stream_name: String,
-    /// `RETRY_SCHEDULE` (`1m,5m,30m,2h,8h,24h`), `DISABLE_AFTER_HOURS` (72).
+    /// `RETRY_SCHEDULE` (`1m,5m,30m,2h,8h,24h`), `DISABLE_AFTER_HOURS` (72); the deadline
+    /// margin follows `WEBHOOK_TIMEOUT_SECONDS`.
     pub policy: Policy,
     /// `WEBHOOK_TIMEOUT_SECONDS` (10): connect and total timeout per POST.
     pub timeout: Duration,
@@ -61,6 +63,7 @@ impl DeliverConfig {
             })?,
         };
         let hours: i64 = parsed(env, "DISABLE_AFTER_HOURS", 72)?;
+        let timeout = Duration::from_secs(parsed(env, "WEBHOOK_TIMEOUT_SECONDS", 10)?);
         Ok(Self {
             events_table: required(env, "EVENTS_TABLE")?,
             tenants_table: required(env, "TENANTS_TABLE")?,
@@ -71,9 +74,11 @@ impl DeliverConfig {
             policy: Policy {
                 schedule,
                 disable_after: chrono::Duration::hours(hours),
+                // A POST that starts before the deadline margin ends before the deadline.
+                deadline_margin: timeout + SETTLE_TIME,
                 ..Policy::default()
             },
-            timeout: Duration::from_secs(parsed(env, "WEBHOOK_TIMEOUT_SECONDS", 10)?),
+            timeout,
             attempt_log_days: parsed(env, "ATTEMPT_LOG_DAYS", 30)?,
             allow_private_networks: parsed(env, "ALLOW_PRIVATE_NETWORKS", false)?,
             metrics_namespace: burstline::metrics::namespace(env)?,
@@ -97,6 +102,8 @@ mod tests {
         let c = DeliverConfig::from_env(&env).unwrap();
         assert_eq!(c.policy.schedule, default_schedule());
         assert_eq!(c.policy.disable_after, chrono::Duration::hours(72));
+        assert_eq!(c.policy.deadline_margin, Duration::from_secs(20));
+        assert_eq!(c.policy, Policy::default(), "the defaults agree");
         assert!(!c.allow_private_networks);
         let bad = |k: &str| {
             if k == "RETRY_SCHEDULE" {

@@ -1,56 +1,32 @@
 //! The deliver handler: decode → decide → act, per job.
 
+use crate::commit_wait::next_commit_wait;
+use crate::deadline::Cutoff;
+use crate::health::{clear_failing, disable, mark_failing};
 use crate::http::WebhookSender;
-use crate::outcome::{Observed, Verdict, classify};
+use crate::load::{Page, load_page};
+use crate::outcome::{Verdict, classify};
+use crate::paging::Pager;
+use crate::policy::Policy;
+use crate::record::{attempt_record, summary};
 use crate::request::{deliveries, headers};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use burstline::Error;
 use burstline::attempts::{AttemptLog, AttemptRecord, AttemptStatus};
 use burstline::clock::Clock;
+use burstline::cursor::DeliveryCursors;
 use burstline::endpoint::{DisabledReason, Endpoint, EndpointState};
-use burstline::event::{Envelope, NewEvent};
-use burstline::ids::{EventId, Seq, TaskId};
-use burstline::job::{AttemptSummary, DeadLetter, DeliveryJob, EventRef, unpack_message};
-use burstline::log::{EventLog, LogRecord};
+use burstline::job::{DeadLetter, DeliveryJob, unpack_message};
+use burstline::log::EventLog;
 use burstline::queue::{DeadLetterSink, DeliveryQueue};
 use burstline::schedule::{next_delay, sqs_delay};
 use burstline::store::EventStore;
 use burstline::tenants::EndpointStore;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tracing::{info, instrument, warn};
-
-/// The task `burstline.endpoint.disabled` events are filed under in the tenant's log.
-pub const SYSTEM_TASK: &str = "burstline.endpoints";
-
-/// Retry and health policy.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    /// Delays after the first attempt; exhausted → DLQ.
-    pub schedule: Vec<Duration>,
-    /// An endpoint failing continuously this long is disabled.
-    pub disable_after: chrono::Duration,
-    /// Pause before looking again for events not yet committed.
-    pub commit_wait: Duration,
-    /// Looks before giving up on events that never get committed.
-    pub max_commit_waits: u32,
-    /// Jobs attempted concurrently per invocation.
-    pub concurrency: usize,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            schedule: burstline::schedule::default_schedule(),
-            disable_after: chrono::Duration::days(3),
-            commit_wait: Duration::from_secs(5),
-            max_commit_waits: 720,
-            concurrency: 32,
-        }
-    }
-}
 
 /// deliver's dependencies, built once per cold start.
 #[derive(Clone)]
@@ -65,6 +41,8 @@ pub struct Deliver {
     pub dead_letters: Arc<dyn DeadLetterSink>,
     /// Attempt log.
     pub attempts: Arc<dyn AttemptLog>,
+    /// Endpoint × task delivery cursors: the order.
+    pub cursors: Arc<dyn DeliveryCursors>,
     /// The tenant event log, for `burstline.endpoint.disabled`.
     pub log: Arc<dyn EventLog>,
     /// HTTP.
@@ -85,130 +63,96 @@ impl std::fmt::Debug for Deliver {
 
 /// What a job leaves behind once attempted.
 #[derive(Debug, Default)]
-struct Aftermath {
-    requeue: Vec<(DeliveryJob, Duration)>,
-    dead: Vec<DeadLetter>,
-    attempts: Vec<AttemptRecord>,
+pub(crate) struct Aftermath {
+    /// Follow-up jobs and their delays.
+    pub(crate) requeue: Vec<(DeliveryJob, Duration)>,
+    /// Dead letters.
+    pub(crate) dead: Vec<DeadLetter>,
+    /// Attempts made.
+    pub(crate) attempts: Vec<AttemptRecord>,
+    /// A chained job had refs of an assignment that lost its commit: nothing more was sent.
+    pub(crate) stale: bool,
 }
 
-/// Handles one SQS batch.
+/// Handles one SQS batch with no deadline: [`handle_until`] for tools and tests.
+pub async fn handle(deps: &Deliver, event: SqsEvent) -> SqsBatchResponse {
+    handle_until(deps, event, None).await
+}
+
+/// Handles one SQS batch in an invocation that ends at `deadline`.
 ///
 /// # Batch contract
 /// - Every job of every message ends delivered, re-enqueued (with its delay and history), or
 ///   in the DLQ with its reason; a message is acknowledged only once all of its follow-ups are
 ///   durably written. If writing them fails, or the message cannot be decoded, the message is
-///   reported failed: SQS redelivers it (deliveries may repeat; receivers dedupe by
-///   `webhook-id`) and, after the queue's `maxReceiveCount`, moves it to the DLQ as it is.
-/// - Events of one task reach one endpoint in seq order: a job stops at the first event that
-///   must be retried and re-enqueues the rest.
+///   reported failed: SQS redelivers it (deliveries may repeat: deliver does not dedupe,
+///   receivers dedupe by `webhook-id`) and, after the queue's `maxReceiveCount`, moves it to
+///   the DLQ as it is.
+/// - Events of one task reach one endpoint in seq order, across jobs, messages, invocations,
+///   retries and replays: a chained job runs only in its turn on the endpoint × task cursor
+///   ([`crate::ordered`]); one whose turn has not come is re-enqueued without spending an
+///   attempt. A job stops at the first event that must be retried and re-enqueues the rest,
+///   which holds back that endpoint × task's later jobs until it is delivered or dead-lettered.
+/// - The batch's jobs are grouped by endpoint × task; a group runs one job at a time in chain
+///   order, groups run concurrently ([`crate::batch`]).
+/// - No POST starts once less than `Policy::deadline_margin` is left before `deadline`: what
+///   was not attempted (whole jobs, the rest of a job) is re-enqueued visible at once, with its
+///   attempt count and history unchanged, and the message is acknowledged — so nothing waits
+///   for the visibility timeout and nothing is POSTed twice. A chained job stopped this way
+///   moves the cursor to its last delivered seq and frees the lease; the handed-back rest keeps
+///   its chain, so it is next in its turn.
+/// - A job's events are loaded a page at a time (`Policy::pages`), only those it sends.
 /// - A job whose events are not committed yet is looked at again in-process a few times
-///   (fanout commits right after it enqueues), then after `commit_wait`; refs
-///   whose stored event has another id once committed are stale and dropped.
+///   (fanout commits right after it enqueues), then after commit waits that double from
+///   `Policy::commit_wait` up to 15 minutes, until `Policy::commit_patience` is used up (then
+///   the DLQ); refs whose stored event has another id once committed are stale and dropped (a
+///   chained job with any stale ref stops there, without moving the cursor).
 #[instrument(skip_all, fields(messages = event.records.len()))]
-pub async fn handle(deps: &Deliver, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    let mut set = tokio::task::JoinSet::new();
-    let limit = Arc::new(tokio::sync::Semaphore::new(deps.policy.concurrency.max(1)));
+pub async fn handle_until(
+    deps: &Deliver,
+    event: SqsEvent,
+    deadline: Option<Instant>,
+) -> SqsBatchResponse {
+    let cutoff = Cutoff::new(deadline, deps.policy.deadline_margin);
+    let mut failed = Vec::new();
+    let mut messages = Vec::new();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
-        let deps = deps.clone();
-        let limit = limit.clone();
-        set.spawn(async move {
-            let ok = match message.body.as_deref().map(unpack_message) {
-                Some(Ok(jobs)) => process_message(&deps, jobs, &limit).await,
-                _ => {
-                    warn!(message_id = %id, "undecodable message; leaving it for the DLQ redrive policy");
-                    false
-                }
-            };
-            (id, ok)
-        });
-    }
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((_, true)) => {}
-            Ok((id, false)) => {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+        match message.body.as_deref().map(unpack_message) {
+            Some(Ok(jobs)) => messages.push((id, jobs)),
+            _ => {
+                warn!(message_id = %id, "undecodable message; leaving it for the DLQ redrive policy");
+                failed.push(id);
             }
-            // A panicking job is a bug; Lambda would fail the whole batch, so do the same.
-            Err(e) => panic!("delivery task failed: {e}"),
         }
+    }
+    failed.extend(crate::batch::run(deps, messages, cutoff).await);
+    let mut response = SqsBatchResponse::default();
+    for id in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     response
 }
 
-async fn process_message(
-    deps: &Deliver,
-    jobs: Vec<DeliveryJob>,
-    limit: &Arc<tokio::sync::Semaphore>,
-) -> bool {
-    let mut set = tokio::task::JoinSet::new();
-    for job in jobs {
-        let deps = deps.clone();
-        let limit = limit.clone();
-        set.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            deliver_job(&deps, job).await
-        });
-    }
-    let mut all = Aftermath::default();
-    let mut ok = true;
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(a)) => {
-                all.requeue.extend(a.requeue);
-                all.dead.extend(a.dead);
-                all.attempts.extend(a.attempts);
-            }
-            Ok(Err(e)) => {
-                warn!(error = %e, "job could not be processed; the message will be redelivered");
-                ok = false;
-            }
-            Err(e) => panic!("delivery job failed: {e}"),
-        }
-    }
-    crate::metrics::attempts(&all.attempts);
-    if let Err(e) = deps.attempts.record(&all.attempts).await {
-        // The attempt log is for insight; a gap there must not cause duplicate deliveries.
-        warn!(error = %e, attempts = all.attempts.len(), "attempt log write failed");
-    }
-    ok && settle(deps, all).await
-}
-
-/// Writes re-enqueues and dead letters; false if any could not be written.
-async fn settle(deps: &Deliver, aftermath: Aftermath) -> bool {
-    let mut by_delay: HashMap<Duration, Vec<DeliveryJob>> = HashMap::new();
-    for (job, delay) in aftermath.requeue {
-        by_delay.entry(delay).or_default().push(job);
-    }
-    let mut ok = true;
-    for (delay, jobs) in by_delay {
-        if let Err(e) = deps.queue.enqueue(&jobs, delay).await {
-            warn!(error = %e, "re-enqueueing failed");
-            ok = false;
-        }
-    }
-    if !aftermath.dead.is_empty()
-        && let Err(e) = deps.dead_letters.dead_letter(&aftermath.dead).await
-    {
-        warn!(error = %e, "dead-lettering failed");
-        ok = false;
-    } else {
-        crate::metrics::dead_letters(&aftermath.dead);
-    }
-    ok
-}
-
-/// Attempts one job. `Err` only for infrastructure failures worth a redelivery.
+/// Attempts one job, a page of events at a time, until `cutoff`. `Err` only for
+/// infrastructure failures worth a redelivery.
 #[instrument(skip_all, fields(tenant_id = %job.tenant_id, task_id = %job.task_id, endpoint_id = %job.endpoint_id, attempt = job.attempt + 1))]
-async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, Error> {
+pub(crate) async fn deliver_job(
+    deps: &Deliver,
+    mut job: DeliveryJob,
+    cutoff: Cutoff,
+) -> Result<Aftermath, Error> {
     let now = deps.clock.now();
     let mut out = Aftermath::default();
     if let Some(due) = job.not_before.filter(|due| *due > now) {
         let wait = (due - now).to_std().unwrap_or_default();
         out.requeue.push((job, sqs_delay(wait)));
+        return Ok(out);
+    }
+    if !cutoff.allows(Instant::now()) {
+        hand_back(&mut out, job);
         return Ok(out);
     }
     let Some(endpoint) = deps
@@ -228,234 +172,158 @@ async fn deliver_job(deps: &Deliver, mut job: DeliveryJob) -> Result<Aftermath, 
         ));
         return Ok(out);
     }
-    let Some(events) = load_events(deps, &mut job, &mut out).await? else {
-        return Ok(out);
-    };
-    let posts = deliveries(&endpoint, &events);
+    let per_post = endpoint
+        .batching
+        .map_or(1, |b| usize::try_from(b.max_events).unwrap_or(1));
+    let mut pager = Pager::new(deps.policy.pages, per_post);
     let attempt = job.attempt + 1;
     let mut delivered_any = false;
-    for (i, post) in posts.iter().enumerate() {
-        let at = deps.clock.now();
-        let sent = deps
-            .sender
-            .post(
-                &endpoint.url,
-                &headers(&endpoint, post, at),
-                post.body.clone(),
-            )
-            .await;
-        let verdict = classify(&sent.observed);
-        let summary = summary(at, &sent.observed, sent.latency);
-        let status = match verdict {
-            Verdict::Delivered => AttemptStatus::Delivered,
-            Verdict::Retry { .. } => AttemptStatus::Retrying,
-            Verdict::Gone | Verdict::Reject => AttemptStatus::Failed,
+    // `job.events[loaded..]` are the refs not read yet; stale refs are removed as found.
+    let mut loaded = 0;
+    while loaded < job.events.len() {
+        let Some(first) = job.events.get(loaded).map(|r| r.seq.0) else {
+            break;
         };
-        // Built only on the failure paths: the success path is the hot one.
-        let remaining = || refs_from(&events, post.seqs[0]);
-        let mut record = attempt_record(&job, post, attempt, &summary, status);
-        match verdict {
-            Verdict::Delivered => delivered_any = true,
-            Verdict::Retry { retry_after } => {
-                let mut next = job.clone();
-                next.events = remaining();
-                next.attempt = attempt;
-                next.history.push(summary);
-                match next_delay(&deps.policy.schedule, attempt, jitter(), retry_after) {
-                    Some(delay) => {
-                        next.not_before =
-                            Some(at + chrono::Duration::from_std(delay).unwrap_or_default());
-                        out.requeue.push((next, sqs_delay(delay)));
-                    }
-                    None => {
-                        record.status = AttemptStatus::Failed;
-                        out.dead
-                            .push(dead(next, "retries exhausted", &endpoint, at));
-                    }
+        if !cutoff.allows(Instant::now()) {
+            hand_back(&mut out, rest(&job, first));
+            return Ok(out);
+        }
+        let end = (loaded + pager.next_len()).min(job.events.len());
+        let events = match load_page(deps.store.as_ref(), &job, &job.events[loaded..end]).await? {
+            Page::Loaded { events, stale } => {
+                if job.chain.is_some() && !stale.is_empty() {
+                    // Refs of a plan that lost its commit: its chain is not the committed one,
+                    // so it must neither send more nor move the cursor. The winning plan's
+                    // jobs carry the stored events.
+                    out.stale = true;
+                    return Ok(out);
                 }
-                out.attempts.push(record);
-                mark_failing(deps, &endpoint, at).await;
+                job.events.retain(|r| !stale.contains(&r.seq));
+                loaded = end - stale.len();
+                events
+            }
+            Page::Uncommitted => {
+                wait_for_commit(&deps.policy, rest(&job, first), deps.clock.now(), &mut out);
                 return Ok(out);
             }
-            Verdict::Gone => {
-                let mut rest = job.clone();
-                rest.events = remaining();
-                rest.attempt = attempt;
-                rest.history.push(summary);
-                out.dead
-                    .push(dead(rest, "410 Gone: endpoint disabled", &endpoint, at));
-                out.attempts.push(record);
-                disable(deps, endpoint, DisabledReason::Gone, at).await;
+        };
+        for post in deliveries(&endpoint, &events) {
+            let first = post.seqs[0];
+            if !cutoff.allows(Instant::now()) {
+                hand_back(&mut out, rest(&job, first));
                 return Ok(out);
             }
-            Verdict::Reject => {
-                let mut rejected = job.clone();
-                rejected.events = refs_in(&events, &post.seqs);
-                rejected.attempt = attempt;
-                rejected.history.push(summary.clone());
-                let reason = match (&summary.status, &summary.error) {
-                    (Some(s), _) => format!("HTTP {s}: not retried"),
-                    (None, Some(e)) => format!("{e}: not retried"),
-                    (None, None) => "rejected".to_owned(),
-                };
-                out.dead.push(dead(rejected, &reason, &endpoint, at));
+            pager.saw(post.body.len() / post.seqs.len().max(1));
+            let at = deps.clock.now();
+            let sent = deps
+                .sender
+                .post(
+                    &endpoint.url,
+                    &headers(&endpoint, &post, at),
+                    post.body.clone(),
+                )
+                .await;
+            let verdict = classify(&sent.observed);
+            let summary = summary(at, &sent.observed, sent.latency);
+            let status = match verdict {
+                Verdict::Delivered => AttemptStatus::Delivered,
+                Verdict::Retry { .. } => AttemptStatus::Retrying,
+                Verdict::Gone | Verdict::Reject => AttemptStatus::Failed,
+            };
+            let mut record = attempt_record(&job, &post, attempt, &summary, status);
+            match verdict {
+                Verdict::Delivered => delivered_any = true,
+                Verdict::Retry { retry_after } => {
+                    let mut next = rest(&job, first);
+                    next.attempt = attempt;
+                    next.history.push(summary);
+                    match next_delay(&deps.policy.schedule, attempt, jitter(), retry_after) {
+                        Some(delay) => {
+                            next.not_before =
+                                Some(at + chrono::Duration::from_std(delay).unwrap_or_default());
+                            out.requeue.push((next, sqs_delay(delay)));
+                        }
+                        None => {
+                            record.status = AttemptStatus::Failed;
+                            out.dead
+                                .push(dead(next, "retries exhausted", &endpoint, at));
+                        }
+                    }
+                    out.attempts.push(record);
+                    mark_failing(deps, &endpoint, at).await;
+                    return Ok(out);
+                }
+                Verdict::Gone => {
+                    let mut gone = rest(&job, first);
+                    gone.attempt = attempt;
+                    gone.history.push(summary);
+                    out.dead
+                        .push(dead(gone, "410 Gone: endpoint disabled", &endpoint, at));
+                    out.attempts.push(record);
+                    disable(deps, endpoint, DisabledReason::Gone, at).await;
+                    return Ok(out);
+                }
+                Verdict::Reject => {
+                    let mut rejected = job.clone();
+                    rejected.events.retain(|r| post.seqs.contains(&r.seq.0));
+                    rejected.attempt = attempt;
+                    rejected.history.push(summary.clone());
+                    let reason = match (&summary.status, &summary.error) {
+                        (Some(s), _) => format!("HTTP {s}: not retried"),
+                        (None, Some(e)) => format!("{e}: not retried"),
+                        (None, None) => "rejected".to_owned(),
+                    };
+                    out.dead.push(dead(rejected, &reason, &endpoint, at));
+                }
             }
+            out.attempts.push(record);
         }
-        out.attempts.push(record);
-        if i + 1 == posts.len() && delivered_any && endpoint.failing_since.is_some() {
-            clear_failing(deps, &endpoint).await;
-        }
+    }
+    if delivered_any && endpoint.failing_since.is_some() {
+        clear_failing(deps, &endpoint).await;
     }
     Ok(out)
 }
 
-/// Pauses between in-process looks for a fresh job's commit (0.75 s in all).
-const COMMIT_RECHECKS: [Duration; 4] = [
-    Duration::from_millis(50),
-    Duration::from_millis(100),
-    Duration::from_millis(200),
-    Duration::from_millis(400),
-];
+/// The job's refs from seq `from` on, as a job with everything else unchanged.
+fn rest(job: &DeliveryJob, from: u64) -> DeliveryJob {
+    let mut rest = job.clone();
+    rest.events.retain(|r| r.seq.0 >= from);
+    rest
+}
 
-/// Loads the job's events; `None` when the job was re-enqueued (or dead-lettered) to wait for
-/// its commit. Drops stale refs.
-async fn load_events(
-    deps: &Deliver,
-    job: &mut DeliveryJob,
-    out: &mut Aftermath,
-) -> Result<Option<Vec<Envelope>>, Error> {
-    let key = job.task_key();
-    let (Some(first), Some(last)) = (
-        job.events.first().map(|r| r.seq),
-        job.events.last().map(|r| r.seq),
-    ) else {
-        return Ok(None);
-    };
-    let limit = usize::try_from(last.0 - first.0 + 1).unwrap_or(usize::MAX);
-    // Fanout enqueues a job just before it commits, so a fresh job's commit is usually
-    // milliseconds away: look again in-process a few times before paying a queue round trip.
-    let mut rechecks = if job.commit_waits == 0 {
-        &COMMIT_RECHECKS[..]
-    } else {
-        &[]
-    };
-    let mut head_committed = false;
-    let stored = loop {
-        let stored: HashMap<Seq, Envelope> = deps
-            .store
-            .events(&key, Seq(first.0 - 1), limit)
-            .await?
-            .into_iter()
-            .map(|e| (e.seq, e))
-            .collect();
-        if head_committed || job.events.iter().all(|r| stored.contains_key(&r.seq)) {
-            break stored;
+/// Hands what a job did not attempt back to the queue, visible at once, so the next
+/// invocation takes it up where this one stopped. It spends no attempt: the attempt count,
+/// history and commit waits go back unchanged, and nothing in it was POSTed.
+pub(crate) fn hand_back(out: &mut Aftermath, job: DeliveryJob) {
+    info!(
+        events = job.events.len(),
+        "deadline near: handing back what was not attempted"
+    );
+    out.requeue.push((job, Duration::ZERO));
+}
+
+/// Re-enqueues a job whose events are not committed yet, to look again after the next commit
+/// wait, or dead-letters it once the waits have used up the policy's patience.
+fn wait_for_commit(policy: &Policy, job: DeliveryJob, now: DateTime<Utc>, out: &mut Aftermath) {
+    match next_commit_wait(job.commit_waits, policy.commit_wait, policy.commit_patience) {
+        Some(wait) => {
+            let mut again = job;
+            again.commit_waits += 1;
+            out.requeue.push((again, wait));
         }
-        let head = deps.store.head(&key).await?;
-        head_committed = head
-            .and_then(|h| h.position)
-            .and_then(|p| p.at_or_after(&job.through))
-            .unwrap_or(false);
-        if head_committed {
-            // The commit may have landed between the query and the head read (a Query is
-            // only read-committed per item): read the events again, after the head, before
-            // calling any missing ref stale.
-            continue;
-        }
-        if let Some((pause, rest)) = rechecks.split_first() {
-            tokio::time::sleep(*pause).await;
-            rechecks = rest;
-            continue;
-        }
-        if job.commit_waits >= deps.policy.max_commit_waits {
-            let now = deps.clock.now();
-            let reason = "events were never committed";
+        None => {
+            warn!(
+                events = job.events.len(),
+                "events were never committed; dead-lettering"
+            );
             out.dead.push(DeadLetter {
-                job: job.clone(),
-                reason: reason.into(),
+                job,
+                reason: "events were never committed".into(),
                 url: None,
                 dead_at: now,
             });
-        } else {
-            let mut again = job.clone();
-            again.commit_waits += 1;
-            out.requeue.push((again, deps.policy.commit_wait));
         }
-        return Ok(None);
-    };
-    let before = job.events.len();
-    job.events
-        .retain(|r| stored.get(&r.seq).is_some_and(|e| e.id == r.id));
-    if job.events.len() < before {
-        info!(
-            stale = before - job.events.len(),
-            "dropping refs to an assignment that lost its commit"
-        );
-    }
-    Ok(Some(
-        job.events
-            .iter()
-            .filter_map(|r| stored.get(&r.seq).cloned())
-            .collect(),
-    ))
-}
-
-fn refs_in(events: &[Envelope], seqs: &[u64]) -> Vec<EventRef> {
-    events
-        .iter()
-        .filter(|e| seqs.contains(&e.seq.0))
-        .map(event_ref)
-        .collect()
-}
-
-fn refs_from(events: &[Envelope], first: u64) -> Vec<EventRef> {
-    events
-        .iter()
-        .filter(|e| e.seq.0 >= first)
-        .map(event_ref)
-        .collect()
-}
-
-fn event_ref(e: &Envelope) -> EventRef {
-    EventRef {
-        seq: e.seq,
-        id: e.id.clone(),
-        event_type: e.event_type.clone(),
-    }
-}
-
-fn summary(at: DateTime<Utc>, observed: &Observed, latency: Duration) -> AttemptSummary {
-    let (status, error) = match observed {
-        Observed::Response { status, .. } => (Some(*status), None),
-        Observed::Failed(f) => (None, Some(f.as_str().to_owned())),
-    };
-    AttemptSummary {
-        at,
-        status,
-        latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-        error,
-    }
-}
-
-fn attempt_record(
-    job: &DeliveryJob,
-    post: &crate::request::Delivery,
-    attempt: u32,
-    summary: &AttemptSummary,
-    status: AttemptStatus,
-) -> AttemptRecord {
-    AttemptRecord {
-        tenant_id: job.tenant_id.clone(),
-        endpoint_id: job.endpoint_id.clone(),
-        webhook_id: post.webhook_id.clone(),
-        task_id: job.task_id.clone(),
-        seqs: post.seqs.clone(),
-        attempt,
-        at: summary.at,
-        status,
-        http_status: summary.status,
-        latency_ms: summary.latency_ms,
-        error: summary.error.clone(),
     }
 }
 
@@ -476,79 +344,4 @@ fn jitter() -> f64 {
         return 0.0;
     }
     f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX) * 2.0 - 1.0
-}
-
-/// Notes a failure; disables the endpoint once it has failed continuously for too long.
-async fn mark_failing(deps: &Deliver, endpoint: &Endpoint, now: DateTime<Utc>) {
-    match endpoint.failing_since {
-        Some(since) if now - since >= deps.policy.disable_after => {
-            disable(deps, endpoint.clone(), DisabledReason::Failing, now).await;
-        }
-        Some(_) => {}
-        None => {
-            let mut updated = endpoint.clone();
-            updated.failing_since = Some(now);
-            if write(deps, updated, now).await {
-                crate::metrics::endpoint_failing();
-            }
-        }
-    }
-}
-
-async fn clear_failing(deps: &Deliver, endpoint: &Endpoint) {
-    let mut updated = endpoint.clone();
-    updated.failing_since = None;
-    write(deps, updated, deps.clock.now()).await;
-}
-
-/// A conditional update; losing to a concurrent writer is fine, the next attempt sees theirs.
-async fn write(deps: &Deliver, mut endpoint: Endpoint, now: DateTime<Utc>) -> bool {
-    endpoint.version += 1;
-    endpoint.updated_at = now;
-    match deps.endpoints.update_endpoint(&endpoint).await {
-        Ok(written) => written,
-        Err(e) => {
-            warn!(error = %e, endpoint_id = %endpoint.id, "endpoint update failed");
-            false
-        }
-    }
-}
-
-/// Disables the endpoint and files `burstline.endpoint.disabled` in the tenant's log.
-async fn disable(
-    deps: &Deliver,
-    mut endpoint: Endpoint,
-    reason: DisabledReason,
-    now: DateTime<Utc>,
-) {
-    endpoint.state = EndpointState::Disabled { reason, at: now };
-    if !write(deps, endpoint.clone(), now).await {
-        return;
-    }
-    warn!(endpoint_id = %endpoint.id, ?reason, "endpoint disabled");
-    crate::metrics::endpoint_disabled(reason);
-    let event = NewEvent {
-        // Derived from the endpoint and version, so a retried write never files it twice.
-        id: EventId::parse(&format!(
-            "ep-disabled:{}:{}",
-            endpoint.id,
-            endpoint.version + 1
-        ))
-        .unwrap_or_else(|_| EventId::generate()),
-        event_type: "burstline.endpoint.disabled"
-            .parse()
-            .expect("a valid constant type"),
-        tenant_id: endpoint.tenant_id.clone(),
-        task_id: TaskId::parse(SYSTEM_TASK).expect("a valid constant task id"),
-        time: now,
-        data: serde_json::json!({"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason}),
-        traceparent: None,
-    };
-    let record = LogRecord {
-        partition_key: event.task_key().partition_key(),
-        data: serde_json::to_vec(&event).unwrap_or_default(),
-    };
-    if let Err(e) = deps.log.put(&[record]).await {
-        warn!(error = %e, "could not file burstline.endpoint.disabled");
-    }
 }

@@ -1,20 +1,26 @@
 //! The AWS actions deliver's ports call, per resource; `template.yaml` grants exactly these.
 
 use burstline::attempts::dynamodb::DynamoAttempts;
+use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::iam::Grant;
 use burstline::log::kinesis::KinesisLog;
 use burstline::queue::sqs::SqsQueue;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 
-/// What deliver calls: the job's events (`EventStore::head`, `::events`), the endpoint and its
-/// health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log, retries
+/// What deliver calls: the job's events (`EventStore::head`, `::events`, `::events_at`), the
+/// endpoint and its health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log and
+/// the delivery cursors (`DeliveryCursors::claim`, `::advance`, `::release`), retries
 /// (`DeliveryQueue::enqueue`), dead letters, and `EventLog::put` for
 /// `burstline.endpoint.disabled`. Receiving and deleting jobs is the event source mapping's.
 pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "EVENTS_TABLE",
-        methods: &[DynamoStore::HEAD, DynamoStore::EVENTS],
+        methods: &[
+            DynamoStore::HEAD,
+            DynamoStore::EVENTS,
+            DynamoStore::EVENTS_AT,
+        ],
     },
     Grant {
         resource: "TENANTS_TABLE",
@@ -22,7 +28,12 @@ pub const AWS_ACTIONS: &[Grant] = &[
     },
     Grant {
         resource: "DELIVERIES_TABLE",
-        methods: &[DynamoAttempts::RECORD],
+        methods: &[
+            DynamoAttempts::RECORD,
+            DynamoCursors::CLAIM,
+            DynamoCursors::ADVANCE,
+            DynamoCursors::RELEASE,
+        ],
     },
     Grant {
         resource: "DELIVERY_QUEUE_URL",

@@ -4,24 +4,45 @@
 //!
 //! # Layout
 //! - [`config`]: `DeliverConfig`, read once from the environment.
+//! - [`policy`]: [`Policy`], the retry, health, commit-wait, paging and deadline settings.
 //! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`outcome`]: what a status code or failure means (pure).
 //! - [`request`]: events → signed POSTs, one per event or batched (pure).
+//! - [`record`]: a POST's summary and attempt-log record (pure).
 //! - [`http`]: the [`http::WebhookSender`] port and its SSRF-safe reqwest adapter.
+//! - [`deadline`]: when to stop starting POSTs before the invocation's deadline (pure).
+//! - [`commit_wait`]: the backoff while a job's events are not committed yet (pure).
+//! - [`paging`]: how a job's events are cut into bounded pages and read (pure).
+//! - [`load`]: reading one page from the store; late commits versus stale refs.
+//! - [`health`]: an endpoint's failure run, and disabling it.
 //! - [`metrics`]: the metrics it emits (EMF on Lambda).
-//! - [`handler`]: [`handle`], the batch contract, retries, dead letters and endpoint health.
+//! - [`handler`]: [`handle`] / [`handle_until`], the batch contract, one job's pages, retries
+//!   and dead letters.
+//! - `batch`: a batch's jobs grouped by endpoint × task, run in chain order until the deadline,
+//!   settled per message.
+//! - `ordered`: one job in its turn on the endpoint × task cursor (claim, deliver, advance).
 //! - [`error`]: the crate's error type, [`DeliverError`].
 
+mod batch;
+pub mod commit_wait;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod handler;
+pub mod health;
 pub mod http;
 pub mod iam;
+pub mod load;
 pub mod metrics;
+mod ordered;
 pub mod outcome;
+pub mod paging;
+pub mod policy;
+pub mod record;
 pub mod request;
 
 pub use config::DeliverConfig;
 pub use error::DeliverError;
-pub use handler::{Deliver, Policy, handle};
+pub use handler::{Deliver, handle, handle_until};
 pub use iam::AWS_ACTIONS;
+pub use policy::Policy;

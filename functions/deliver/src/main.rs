@@ -1,16 +1,20 @@
-//! deliver Lambda: SQS event source → [`deliver::handle`].
+//! deliver Lambda: SQS event source → [`deliver::handle_until`] the invocation's deadline.
 
 use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::clock::SystemClock;
+use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::log::kinesis::KinesisLog;
 use burstline::queue::sqs::SqsQueue;
 use burstline::requests::RequestCounter;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
+use deliver::deadline::remaining;
 use deliver::http::HttpSender;
 use deliver::{Deliver, DeliverConfig};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::time::Instant;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -46,9 +50,15 @@ async fn main() -> Result<(), Error> {
             requests.clone(),
         )),
         attempts: Arc::new(DynamoAttempts::new(
+            ddb.clone(),
+            &config.deliveries_table,
+            days(config.attempt_log_days),
+        )),
+        cursors: Arc::new(DynamoCursors::new(
             ddb,
             &config.deliveries_table,
             days(config.attempt_log_days),
+            requests.clone(),
         )),
         log: Arc::new(KinesisLog::new(
             aws_sdk_kinesis::Client::new(&aws),
@@ -63,7 +73,8 @@ async fn main() -> Result<(), Error> {
         policy: config.policy,
     };
     run(service_fn(async |event: LambdaEvent<_>| {
-        let response = deliver::handle(&deps, event.payload).await;
+        let deadline = Instant::now() + remaining(event.context.deadline, SystemTime::now());
+        let response = deliver::handle_until(&deps, event.payload, Some(deadline)).await;
         burstline::metrics::flush();
         Ok::<_, Error>(response)
     }))

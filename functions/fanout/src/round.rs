@@ -78,6 +78,9 @@ fn decide(
     (excluded, set_aside)
 }
 
+/// A task's plan for this round, with its work.
+type Planned<'a> = (TaskPlan, &'a TaskWork);
+
 /// Runs one round over `tasks` (`batch`: every record of the batch, in stream order). Returns
 /// the tasks to try again in another round; tasks that failed outright go to `failed` (their
 /// first record's index in the batch).
@@ -88,8 +91,6 @@ pub async fn commit_round(
     learned: &mut Learned,
     failed: &mut BTreeSet<usize>,
 ) -> HashSet<TaskKey> {
-    let first_index: HashMap<&TaskKey, usize> =
-        tasks.iter().map(|t| (&t.key, t.first_index)).collect();
     let keys: Vec<TaskKey> = tasks.iter().map(|t| t.key.clone()).collect();
     let heads = match deps.store.heads(&keys).await {
         Ok(h) => h,
@@ -101,48 +102,71 @@ pub async fn commit_round(
     };
     let (excluded, set_aside) = decide(batch, learned);
     let now = Utc::now();
-    let mut planned: Vec<(TaskPlan, &TaskWork)> = tasks
+    let mut planned: Vec<Planned<'_>> = tasks
         .iter()
         .filter_map(|t| {
             plan_task(&t.key, heads.get(&t.key), &t.records, &excluded, now).map(|p| (p, *t))
         })
         .collect();
+    file_rejections(deps, &mut planned, &set_aside, learned, failed).await;
+    if !enqueue_changed(deps, &mut planned, learned).await {
+        failed.extend(planned.iter().map(|(_, t)| t.first_index));
+        return HashSet::new();
+    }
+    commit(deps, planned, learned, failed).await
+}
 
-    // Tell the tenant before the commit moves the head past a record set aside, as jobs go
-    // out before their events' commit: a crash in between files again under the same id.
+/// Files the rejections of records set aside that the plans move past, before the commit
+/// does (as jobs go out before their events' commit: a crash in between files again under the
+/// same id). A task whose rejection could not be filed is dropped from the round and failed.
+async fn file_rejections(
+    deps: &Fanout,
+    planned: &mut Vec<Planned<'_>>,
+    set_aside: &HashMap<StreamPosition, Rejection>,
+    learned: &mut Learned,
+    failed: &mut BTreeSet<usize>,
+) {
     let due: Vec<&Rejection> = planned
         .iter()
         .flat_map(|(p, _)| &p.skipped)
         .filter_map(|pos| set_aside.get(pos))
         .filter(|r| !learned.rejected.contains(&r.position))
         .collect();
-    if !due.is_empty() {
-        let not_filed = rejection::file(deps.log.as_ref(), &due, now).await;
-        for r in due.iter().filter(|r| !not_filed.contains(&r.position)) {
-            warn!(
-                tenant_id = %r.tenant_id,
-                task_id = %r.task_id,
-                event_id = %r.event_id,
-                sequence_number = %r.position.sequence_number,
-                reason = r.reason.code(),
-                filed = !r.is_of_rejections_task(),
-                "record set aside"
-            );
-            learned.rejected.insert(r.position.clone());
-        }
-        planned.retain(|(p, t)| {
-            let blocked = p.skipped.iter().any(|pos| not_filed.contains(pos));
-            if blocked {
-                failed.insert(t.first_index);
-            }
-            !blocked
-        });
+    if due.is_empty() {
+        return;
     }
+    let not_filed = rejection::file(deps.log.as_ref(), &due, Utc::now()).await;
+    for r in due.iter().filter(|r| !not_filed.contains(&r.position)) {
+        warn!(
+            tenant_id = %r.tenant_id,
+            task_id = %r.task_id,
+            event_id = %r.event_id,
+            sequence_number = %r.position.sequence_number,
+            reason = r.reason.code(),
+            filed = !r.is_of_rejections_task(),
+            "record set aside"
+        );
+        learned.rejected.insert(r.position.clone());
+    }
+    planned.retain(|(p, t)| {
+        let blocked = p.skipped.iter().any(|pos| not_filed.contains(pos));
+        if blocked {
+            failed.insert(t.first_index);
+        }
+        !blocked
+    });
+}
 
-    // Jobs before the commit, so no crash can lose one; only those this invocation has not
-    // enqueued already (a re-plan often comes out the same).
+/// Enqueues the jobs of every plan whose jobs this invocation has not enqueued already (a
+/// re-plan often comes out the same). Returns false if the queue failed.
+async fn enqueue_changed(
+    deps: &Fanout,
+    planned: &mut [Planned<'_>],
+    learned: &mut Learned,
+) -> bool {
     let mut changed = Vec::new();
-    for (p, t) in &planned {
+    // jobs_for also records in each plan's head where every endpoint's webhook chain now ends.
+    for (p, t) in planned.iter_mut() {
         let jobs = jobs_for(p, &t.subscriptions);
         if learned.enqueued.differs(&p.key, &jobs) {
             changed.push((p.key.clone(), jobs));
@@ -152,25 +176,43 @@ pub async fn commit_round(
         .iter()
         .flat_map(|(_, j)| j.iter().cloned())
         .collect();
-    if !jobs.is_empty() {
-        if let Err(e) = deps.queue.enqueue(&jobs, std::time::Duration::ZERO).await {
-            warn!(error = %e, jobs = jobs.len(), "enqueueing webhook jobs failed");
-            failed.extend(planned.iter().map(|(_, t)| t.first_index));
-            return HashSet::new();
-        }
-        for (key, jobs) in changed {
-            learned.enqueued.record(key, jobs);
-        }
+    if jobs.is_empty() {
+        return true;
     }
+    if let Err(e) = deps.queue.enqueue(&jobs, std::time::Duration::ZERO).await {
+        warn!(error = %e, jobs = jobs.len(), "enqueueing webhook jobs failed");
+        return false;
+    }
+    for (key, jobs) in changed {
+        learned.enqueued.record(key, jobs);
+    }
+    true
+}
 
-    let positions: HashMap<(TaskKey, Seq), StreamPosition> = planned
-        .iter()
-        .flat_map(|(p, _)| {
-            p.events
-                .iter()
-                .map(|a| ((p.key.clone(), a.envelope.seq), a.position.clone()))
-        })
-        .collect();
+/// Commits the plans, packed (one event per transaction for tasks being isolated), and
+/// learns from each answer. Returns the tasks to re-plan.
+async fn commit(
+    deps: &Fanout,
+    planned: Vec<Planned<'_>>,
+    learned: &mut Learned,
+    failed: &mut BTreeSet<usize>,
+) -> HashSet<TaskKey> {
+    let mut commits = Commits {
+        first_index: planned
+            .iter()
+            .map(|(p, t)| (p.key.clone(), t.first_index))
+            .collect(),
+        positions: planned
+            .iter()
+            .flat_map(|(p, _)| {
+                p.events
+                    .iter()
+                    .map(|a| ((p.key.clone(), a.envelope.seq), a.position.clone()))
+            })
+            .collect(),
+        stopped: HashSet::new(),
+        retry: HashSet::new(),
+    };
     let (isolating, packed): (Vec<TaskPlan>, Vec<TaskPlan>) = planned
         .into_iter()
         .map(|(p, _)| p)
@@ -179,13 +221,11 @@ pub async fn commit_round(
         .into_iter()
         .chain(pack_one_event_each(isolating))
         .collect();
-    let mut stopped: HashSet<TaskKey> = HashSet::new();
-    let mut retry: HashSet<TaskKey> = HashSet::new();
     while let Some(tx) = txs.pop_front() {
         // A task whose earlier chunk did not land must not commit later ones.
         let chunks: Vec<CommitChunk> = tx
             .into_iter()
-            .filter(|c| !stopped.contains(&c.key))
+            .filter(|c| !commits.stopped.contains(&c.key))
             .collect();
         if chunks.is_empty() {
             continue;
@@ -208,8 +248,8 @@ pub async fn commit_round(
                 // An id left unknown conflicts again; out of rounds, Lambda retries the task.
                 learned.learn_holders(deps, duplicates).await;
                 for c in &chunks {
-                    stopped.insert(c.key.clone());
-                    retry.insert(c.key.clone());
+                    commits.stopped.insert(c.key.clone());
+                    commits.retry.insert(c.key.clone());
                 }
             }
             Err(Error::Refused {
@@ -224,46 +264,69 @@ pub async fn commit_round(
             Err(Error::Refused {
                 reason: message, ..
             }) => {
-                let c = &chunks[0];
-                stopped.insert(c.key.clone());
-                match c.events.as_slice() {
-                    [one] => match positions.get(&(c.key.clone(), one.seq)) {
-                        // The one event is the culprit: set it aside, re-plan the rest.
-                        Some(pos) => {
-                            warn!(task_id = %c.key.task_id, event_id = %one.id, error = %message, "event refused by the store");
-                            learned.refused.insert(pos.clone(), message);
-                            learned.isolating.remove(&c.key);
-                            retry.insert(c.key.clone());
-                        }
-                        None => fail(failed, &first_index, &c.key),
-                    },
-                    // Some event in it is refused: find which, one event per transaction.
-                    [_, _, ..] => {
-                        warn!(task_id = %c.key.task_id, error = %message, "commit refused; isolating the task's events");
-                        learned.isolating.insert(c.key.clone());
-                        retry.insert(c.key.clone());
-                    }
-                    // A head alone is never the tenant's doing: leave it to Lambda's retry.
-                    [] => {
-                        warn!(task_id = %c.key.task_id, error = %message, "head update refused");
-                        fail(failed, &first_index, &c.key);
-                    }
-                }
+                commits.refused(&chunks[0], message, learned, failed);
             }
             Err(e) => {
                 warn!(error = %e, tasks = chunks.len(), "commit failed");
                 for c in &chunks {
-                    stopped.insert(c.key.clone());
-                    fail(failed, &first_index, &c.key);
+                    commits.fail(&c.key, failed);
                 }
             }
         }
     }
-    retry
+    commits.retry
 }
 
-fn fail(failed: &mut BTreeSet<usize>, first_index: &HashMap<&TaskKey, usize>, key: &TaskKey) {
-    if let Some(&i) = first_index.get(key) {
-        failed.insert(i);
+/// The state of one round's commits.
+struct Commits {
+    first_index: HashMap<TaskKey, usize>,
+    /// Where each planned event came from, to name a refused one's record.
+    positions: HashMap<(TaskKey, Seq), StreamPosition>,
+    /// Tasks whose remaining chunks must not be committed this round.
+    stopped: HashSet<TaskKey>,
+    /// Tasks to re-plan.
+    retry: HashSet<TaskKey>,
+}
+
+impl Commits {
+    fn fail(&mut self, key: &TaskKey, failed: &mut BTreeSet<usize>) {
+        self.stopped.insert(key.clone());
+        failed.extend(self.first_index.get(key));
+    }
+
+    /// DynamoDB refused a transaction holding only `c`: narrow it down to the one event.
+    fn refused(
+        &mut self,
+        c: &CommitChunk,
+        message: String,
+        learned: &mut Learned,
+        failed: &mut BTreeSet<usize>,
+    ) {
+        let key = &c.key;
+        match c.events.as_slice() {
+            [one] => match self.positions.get(&(key.clone(), one.seq)) {
+                // The one event is the culprit: set it aside, re-plan the rest.
+                Some(pos) => {
+                    warn!(task_id = %key.task_id, event_id = %one.id, error = %message, "event refused by the store");
+                    learned.refused.insert(pos.clone(), message);
+                    learned.isolating.remove(key);
+                    self.stopped.insert(key.clone());
+                    self.retry.insert(key.clone());
+                }
+                None => self.fail(key, failed),
+            },
+            // Some event in it is refused: find which, one event per transaction.
+            [_, _, ..] => {
+                warn!(task_id = %key.task_id, error = %message, "commit refused; isolating the task's events");
+                learned.isolating.insert(key.clone());
+                self.stopped.insert(key.clone());
+                self.retry.insert(key.clone());
+            }
+            // A head alone is never the tenant's doing: leave it to Lambda's retry.
+            [] => {
+                warn!(task_id = %key.task_id, error = %message, "head update refused");
+                self.fail(key, failed);
+            }
+        }
     }
 }

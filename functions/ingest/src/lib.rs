@@ -6,7 +6,7 @@
 //! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - [`publish`]: writing records with retries of partial failures.
 //! - [`metrics`]: the metrics it emits (EMF on Lambda).
-//! - [`handler`]: [`handle`], routing, auth and the responses.
+//! - [`handler`]: [`handle`], routing (through [`ROUTES`]), auth and the responses.
 //! - [`error`]: the crate's error type, [`IngestError`].
 
 pub mod config;
@@ -18,5 +18,5 @@ pub mod publish;
 
 pub use config::IngestConfig;
 pub use error::IngestError;
-pub use handler::{Ingest, handle};
+pub use handler::{Ingest, ROUTES, handle};
 pub use iam::AWS_ACTIONS;

@@ -7,6 +7,10 @@ use burstline::leases::MAX_LEASE_TTL;
 use burstline::stream_token::{MIN_SECRET_BYTES, TokenSecret};
 use std::time::Duration;
 
+/// The longest `TASK_WAIT_SECONDS`: the wait happens before the response starts, and a client
+/// (or a proxy) should not be kept without an answer for long.
+pub const MAX_TASK_WAIT: Duration = Duration::from_secs(60);
+
 /// Settings of the stream function.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
@@ -44,6 +48,9 @@ pub struct StreamSettings {
     pub throttle_retry: Duration,
     /// `RETENTION_DAYS` (7, as fanout's): older tasks may have lost events to TTL.
     pub retention: chrono::Duration,
+    /// `TASK_WAIT_SECONDS` (10, at most 60): how long a request for a task with no committed
+    /// event yet waits for fanout's first commit before answering 404.
+    pub task_wait: Duration,
 }
 
 impl Default for StreamSettings {
@@ -57,13 +64,14 @@ impl Default for StreamSettings {
             lease_ttl: Duration::from_secs(90),
             throttle_retry: Duration::from_secs(10),
             retention: chrono::Duration::days(7),
+            task_wait: Duration::from_secs(10),
         }
     }
 }
 
 impl StreamConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 14] = [
+    pub const VARS: [&'static str; 15] = [
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "STREAM_TOKEN_SECRET",
@@ -78,6 +86,7 @@ impl StreamConfig {
         "THROTTLE_RETRY_SECONDS",
         "RETENTION_DAYS",
         "METRICS_NAMESPACE",
+        "TASK_WAIT_SECONDS",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -118,6 +127,7 @@ impl StreamConfig {
                     .clamp(Duration::from_secs(10), MAX_LEASE_TTL),
                 throttle_retry: secs("THROTTLE_RETRY_SECONDS", d.throttle_retry)?,
                 retention: chrono::Duration::days(parsed(env, "RETENTION_DAYS", 7i64)?),
+                task_wait: secs("TASK_WAIT_SECONDS", d.task_wait)?.min(MAX_TASK_WAIT),
             },
         })
     }
@@ -135,9 +145,11 @@ mod tests {
             "STREAM_TOKEN_SECRET" => Some("x".repeat(32)),
             "HEARTBEAT_SECONDS" => Some("60".to_owned()),
             "LEASE_SECONDS" => Some("600".to_owned()),
+            "TASK_WAIT_SECONDS" => Some("3600".to_owned()),
             _ => None,
         };
         let c = StreamConfig::from_env(&env).unwrap();
+        assert_eq!(c.settings.task_wait, MAX_TASK_WAIT);
         assert_eq!(c.settings.heartbeat, Duration::from_secs(15));
         assert_eq!(c.settings.lease_ttl, MAX_LEASE_TTL);
         assert_eq!(c.settings.lifetime, Duration::from_secs(840));

@@ -10,9 +10,14 @@ use bytes::Bytes;
 use serde_json::json;
 use std::time::Duration;
 
-/// First bytes of every stream: how long the client waits before reconnecting.
-pub fn retry(delay: Duration) -> Bytes {
-    Bytes::from(format!("retry: {}\n\n", delay.as_millis()))
+/// First bytes of every stream (SPEC §6): how long the client waits before reconnecting, and
+/// as `id:` the position the stream starts after. The block has no `data:`, so it dispatches
+/// no event, but WHATWG's parser still sets the last event ID from it: a client that
+/// reconnects before the first event sends `Last-Event-ID: <cursor>` and resumes from the same
+/// point, instead of being re-anchored (`?from=now` would otherwise skip what was committed
+/// meanwhile). `id: 0` is the start: `Last-Event-ID: 0` resumes after seq 0, i.e. from seq 1.
+pub fn opening(delay: Duration, cursor: Seq) -> Bytes {
+    Bytes::from(format!("retry: {}\nid: {cursor}\n\n", delay.as_millis()))
 }
 
 /// One event: `id: <seq>`, `event: <type>`, `data: <envelope>`.
@@ -93,7 +98,14 @@ mod tests {
 
     #[test]
     fn control_frames_are_exact() {
-        assert_eq!(retry(Duration::from_millis(1500)), "retry: 1500\n\n");
+        assert_eq!(
+            opening(Duration::from_millis(1500), Seq(0)),
+            "retry: 1500\nid: 0\n\n"
+        );
+        assert_eq!(
+            opening(Duration::from_secs(1), Seq(42)),
+            "retry: 1000\nid: 42\n\n"
+        );
         assert_eq!(ping(), ": ping\n\n");
         assert_eq!(
             gap(Seq(1), Seq(40)),

@@ -4,24 +4,29 @@
 use crate::body::SseBody;
 use crate::config::StreamSettings;
 use crate::frame;
-use crate::resume::{ResumePoint, resume_point};
+use crate::resume::{ResumePoint, last_event_id, resume_point};
 use crate::session::Session;
+use crate::task_wait::{Found, find_head};
 use burstline::api_error::ApiError;
 use burstline::apikey::Scope;
 use burstline::auth::Authenticator;
 use burstline::clock::Clock;
 use burstline::ids::{Seq, TaskId, TaskKey, TenantId};
 use burstline::leases::{Claim, LeaseStore};
+use burstline::route::{Match, Route, allow, find, method_not_allowed};
 use burstline::store::EventStore;
 use burstline::stream_token::{TokenSecret, verify};
 use burstline::tenant::DEFAULT_MAX_STREAMS;
 use burstline::tenants::TenantStore;
 use bytes::Bytes;
-use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderMap, HeaderValue, StatusCode, header};
 use lambda_http::{Request, Response};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::{info, instrument, warn};
+
+/// The routes stream serves; [`handle`] dispatches through this table only.
+pub const ROUTES: &[Route<()>] = &[Route::new("GET", "/v1/tasks/{task_id}/events", ())];
 
 /// Frames buffered between the session and the runtime; a slow reader applies backpressure.
 const CHANNEL_FRAMES: usize = 16;
@@ -76,23 +81,30 @@ enum Opened {
     Stream(Box<Session>),
     /// 204: the task is finished and the client has read all of it.
     Finished,
-    /// Over budget, for a token client: 200 with `retry:` and one `event: throttled`.
-    Throttled,
+    /// Over budget, for a token client: 200 with `retry:` and the cursor as `id:` (so the
+    /// retry resumes from the same point), then one `event: throttled`.
+    Throttled(Seq),
 }
 
 /// Serves `GET /v1/tasks/{task_id}/events` (SPEC §3, §6).
 ///
-/// - `200 text/event-stream`: `retry:`, then the events after the resume point in seq order
-///   (never skipping one), `: ping` when quiet, `event: gap` for seqs past retention; the
-///   response ends after the terminal event, at the configured lifetime, or when the client
-///   goes away.
+/// - A task with no committed event yet is waited for, up to `task_wait`, before anything is
+///   sent ([`crate::task_wait`]); still absent, it is a 404.
+/// - `200 text/event-stream`: `retry:` with the resume point as `id:`, then the events after
+///   it in seq order (never skipping one), `: ping` when quiet, `event: gap` for seqs past
+///   retention; the response ends after the terminal event, at the configured lifetime, or
+///   when the client goes away.
 /// - `204`: the task is finished and nothing is left after the resume point.
 /// - JSON errors: 400 bad resume point, 401 bad credentials, 403 scope or token for another
 ///   task, 404 unknown task (including another tenant's), 429 + `Retry-After` over budget for
 ///   API-key clients, 503 store unavailable.
 #[instrument(skip_all, fields(tenant_id, task_id))]
 pub async fn handle(deps: &Streamer, request: Request) -> Response<SseBody> {
-    match open(deps, &request).await {
+    let task_id = match route(&request) {
+        Ok(task_id) => task_id,
+        Err(response) => return *response,
+    };
+    match open(deps, &request, task_id).await {
         Ok(Opened::Stream(session)) => {
             let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
             tokio::spawn(session.run(tx));
@@ -103,9 +115,9 @@ pub async fn handle(deps: &Streamer, request: Request) -> Response<SseBody> {
             *response.status_mut() = StatusCode::NO_CONTENT;
             response
         }
-        Ok(Opened::Throttled) => {
+        Ok(Opened::Throttled(cursor)) => {
             let retry = deps.settings.throttle_retry;
-            let mut body = frame::retry(retry).to_vec();
+            let mut body = frame::opening(retry, cursor).to_vec();
             body.extend_from_slice(&frame::throttled(retry));
             sse_response(SseBody::full(body))
         }
@@ -123,8 +135,7 @@ pub async fn handle(deps: &Streamer, request: Request) -> Response<SseBody> {
     }
 }
 
-async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
-    let task_id = route(request)?;
+async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Opened, ApiError> {
     let query: Vec<(String, String)> =
         form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
             .into_owned()
@@ -133,18 +144,28 @@ async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
     let span = tracing::Span::current();
     span.record("tenant_id", caller.tenant().as_str());
     span.record("task_id", task_id.as_str());
-    let last_event_id = header_str(request.headers(), "last-event-id");
+    let last_event_id = last_event_id(
+        request
+            .headers()
+            .get("last-event-id")
+            .map(HeaderValue::as_bytes),
+    )?;
     let resume = resume_point(last_event_id, &query)?;
     let key = TaskKey::new(caller.tenant().clone(), task_id);
-    let head = deps
-        .store
-        .head(&key)
+    let found = find_head(deps.store.as_ref(), &key, deps.settings.task_wait)
         .await
-        .map_err(|e| unavailable("head", &e))?
-        .ok_or_else(|| ApiError::not_found("no such task"))?;
+        .map_err(|e| unavailable("head", &e))?;
+    let (head, appeared) = match found {
+        Found::Present(head) => (head, false),
+        Found::Appeared(head) => (head, true),
+        Found::Absent => return Err(ApiError::not_found("no such task")),
+    };
     let cursor = match resume {
         ResumePoint::Start => Seq(0),
         ResumePoint::After(seq) => seq,
+        // Every event of a task that appeared while we waited was committed after the
+        // request arrived: all of them are new.
+        ResumePoint::Now if appeared => Seq(0),
         ResumePoint::Now => head.last_seq,
     };
     if head.status.is_terminal() && cursor >= head.last_seq {
@@ -172,7 +193,7 @@ async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
         (Claim::Full, Caller::Token(_)) => {
             crate::metrics::throttled("token");
             warn!(max_streams = max, "over stream budget (token client)");
-            return Ok(Opened::Throttled);
+            return Ok(Opened::Throttled(cursor));
         }
         (Claim::Full, Caller::Key(_)) => {
             crate::metrics::throttled("key");
@@ -194,21 +215,27 @@ async fn open(deps: &Streamer, request: &Request) -> Result<Opened, ApiError> {
     ))))
 }
 
-/// The task id of `GET /v1/tasks/{task_id}/events`.
-fn route(request: &Request) -> Result<TaskId, ApiError> {
-    let task = request
-        .uri()
-        .path()
-        .strip_prefix("/v1/tasks/")
-        .and_then(|rest| rest.strip_suffix("/events"))
-        .and_then(|id| TaskId::parse(id).ok())
-        .ok_or_else(|| {
-            ApiError::not_found("no such route; streams are at /v1/tasks/{task_id}/events")
-        })?;
-    if request.method() != Method::GET {
-        return Err(ApiError::new(405, "method_not_allowed", "use GET"));
+/// The task id of `GET /v1/tasks/{task_id}/events`, else the 404 or 405 (with `Allow`).
+fn route(request: &Request) -> Result<TaskId, Box<Response<SseBody>>> {
+    let not_found = || {
+        Box::new(error_response(&ApiError::not_found(
+            "no such route; streams are at /v1/tasks/{task_id}/events",
+        )))
+    };
+    match find(ROUTES, request.method().as_str(), request.uri().path()) {
+        Match::Found { params, .. } => params
+            .first()
+            .and_then(|id| TaskId::parse(id).ok())
+            .ok_or_else(not_found),
+        Match::MethodNotAllowed { allowed } => {
+            let mut response = error_response(&method_not_allowed(&allowed));
+            if let Ok(v) = HeaderValue::from_str(&allow(&allowed)) {
+                response.headers_mut().insert(header::ALLOW, v);
+            }
+            Err(Box::new(response))
+        }
+        Match::NotFound => Err(not_found()),
     }
-    Ok(task)
 }
 
 /// `?token=` (a stream token for exactly this task), else a Bearer key with `stream` scope.

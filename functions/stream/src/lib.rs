@@ -8,10 +8,11 @@
 //! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - Pure decisions: [`frame`] (the bytes of each SSE frame), [`resume`] (where to start),
 //!   [`order`] (what a page lets us send, and when missing seqs are gone), [`poll`] (adaptive
-//!   poll interval).
+//!   poll interval, and the backoff after a failed read).
+//! - [`task_wait`]: waiting, bounded, for a task's first commit before answering 404.
 //! - [`metrics`]: the metrics it emits (EMF on Lambda).
-//! - [`handler`]: [`handle`]: routing, auth (API key or stream token), 204/404/429, and the
-//!   response.
+//! - [`handler`]: [`handle`]: routing (through [`ROUTES`]), auth (API key or stream token),
+//!   204/404/429, and the response.
 //! - [`session`]: the open stream: replay, tail, heartbeats, lease renewal, lifetime.
 //! - [`body`]: the streaming response body, [`SseBody`].
 //! - [`error`]: the crate error, [`StreamError`].
@@ -27,9 +28,10 @@ pub mod order;
 pub mod poll;
 pub mod resume;
 pub mod session;
+pub mod task_wait;
 
 pub use body::SseBody;
 pub use config::{StreamConfig, StreamSettings};
 pub use error::StreamError;
-pub use handler::{Streamer, handle};
+pub use handler::{ROUTES, Streamer, handle};
 pub use iam::AWS_ACTIONS;

@@ -33,7 +33,20 @@ impl PollPolicy {
     pub fn interval(&self, quiet_for: Duration) -> Duration {
         (quiet_for / 32).clamp(self.min, self.max.max(self.min))
     }
+
+    /// The wait before reading again after `failures` consecutive failed reads: doubling from
+    /// [`FIRST_READ_RETRY`] (100 ms, 200 ms, 400 ms, …), at most `max`, so a struggling table
+    /// is not hammered at the fast-poll rate.
+    pub fn after_failure(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(16);
+        FIRST_READ_RETRY
+            .saturating_mul(1 << doublings)
+            .min(self.max.max(self.min))
+    }
 }
+
+/// The first wait after a failed read.
+pub const FIRST_READ_RETRY: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
@@ -56,6 +69,18 @@ mod tests {
             assert!(i >= last);
             last = i;
         }
+    }
+
+    #[test]
+    fn failed_reads_back_off_to_max() {
+        let p = PollPolicy::default();
+        let ms = Duration::from_millis;
+        let waits: Vec<Duration> = (1..=6).map(|f| p.after_failure(f)).collect();
+        assert_eq!(
+            waits,
+            [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
+        );
+        assert_eq!(p.after_failure(u32::MAX), ms(1000));
     }
 
     #[test]

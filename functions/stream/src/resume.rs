@@ -43,6 +43,19 @@ pub fn resume_point(
     }
 }
 
+/// The `Last-Event-ID` header as text. A value that is not UTF-8 is a 400, like any other
+/// malformed id: ignoring it would restart the stream from the beginning and resend events the
+/// client already has.
+pub fn last_event_id(raw: Option<&[u8]>) -> Result<Option<&str>, ApiError> {
+    raw.map(|bytes| {
+        std::str::from_utf8(bytes).map_err(|_| {
+            ApiError::new(400, "invalid_request", "must be text: the seq of an event")
+                .at("Last-Event-ID")
+        })
+    })
+    .transpose()
+}
+
 fn parse_seq(value: &str, field: &str) -> Result<Seq, ApiError> {
     value.parse().map(Seq).map_err(|_| {
         ApiError::new(
@@ -100,5 +113,16 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("last_event_id"));
         let e = resume_point(None, &q(&[("from", "yesterday")])).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("from"));
+    }
+
+    #[test]
+    fn a_header_that_is_not_text_is_400_not_a_restart() {
+        assert_eq!(last_event_id(None), Ok(None));
+        assert_eq!(last_event_id(Some(b"17")), Ok(Some("17")));
+        let e = last_event_id(Some(b"\xc2")).unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (400, Some("Last-Event-ID")));
+        // Text that is not a seq is refused by `resume_point`, as before.
+        let text = last_event_id(Some("\u{84}".as_bytes())).unwrap();
+        assert_eq!(resume_point(text, &q(&[])).unwrap_err().status, 400);
     }
 }

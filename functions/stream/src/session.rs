@@ -21,7 +21,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{info, warn};
 
 /// Consecutive failed reads after which the stream ends (the client resumes).
-const MAX_READ_FAILURES: u32 = 3;
+const MAX_READ_FAILURES: u32 = 5;
 /// How soon a failed lease renewal is tried again.
 const RENEW_RETRY: Duration = Duration::from_secs(5);
 
@@ -116,7 +116,10 @@ impl Session {
             last_activity: start,
             next_renew: start + s.lease_ttl / 3,
         };
-        if send(tx, frame::retry(s.retry)).await.is_err() {
+        if send(tx, frame::opening(s.retry, self.cursor))
+            .await
+            .is_err()
+        {
             return Ending::ClientGone;
         }
         let mut missing_since: Option<(Seq, Instant)> = None;
@@ -138,7 +141,15 @@ impl Session {
                 Err(e) if e.is_retryable() && failures + 1 < MAX_READ_FAILURES => {
                     failures += 1;
                     warn!(error = %e, failures, "reading events failed; retrying");
-                    Vec::new()
+                    // A failed read shows nothing: it is not an empty page, so it neither
+                    // sends nor counts toward a gap. A hole must be seen by successful reads
+                    // for the whole grace period, so its window starts over.
+                    missing_since = None;
+                    let retry_at = Instant::now() + s.poll.after_failure(failures);
+                    if let Err(ending) = self.wait(tx, &mut t, retry_at).await {
+                        return ending;
+                    }
+                    continue;
                 }
                 Err(e) => return Ending::Failed(e.into()),
             };

@@ -1,4 +1,5 @@
-//! [`EventLog`] and [`ShardReader`] on Amazon Kinesis Data Streams.
+//! [`EventLog`] and [`ShardReader`] on Amazon Kinesis Data Streams. A request Kinesis refuses
+//! (see [`super::limits`]) comes back as [`Error::Refused`], as from the in-memory log.
 
 use super::limits::MAX_RECORDS_PER_READ;
 use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord};

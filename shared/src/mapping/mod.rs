@@ -6,6 +6,7 @@ pub mod kinesis;
 pub mod sqs;
 
 use std::future::Future;
+use tokio::time::Instant;
 
 /// Runs one invocation as its own task, so a panic in the handler is seen as what it is on
 /// Lambda: a crashed invocation (a function error), not a crash of the driver.
@@ -15,8 +16,29 @@ where
     Fut: Future<Output = Result<E, String>> + Send + 'static,
     E: Send + 'static,
 {
-    match tokio::spawn(handler(event)).await {
-        Ok(output) => Ok(output),
-        Err(join) => Err(format!("invocation crashed: {join}")),
-    }
+    invoke_until(handler(event), None).await
+}
+
+/// Runs one invocation as its own task and, as Lambda does at the function's timeout, stops it
+/// at `deadline`: a timed-out invocation is a function error, whatever it had not finished.
+pub(crate) async fn invoke_until<Fut, E>(
+    call: Fut,
+    deadline: Option<Instant>,
+) -> Result<Fut::Output, String>
+where
+    Fut: Future<Output = Result<E, String>> + Send + 'static,
+    E: Send + 'static,
+{
+    let mut task = tokio::spawn(call);
+    let joined = match deadline {
+        None => (&mut task).await,
+        Some(at) => match tokio::time::timeout_at(at, &mut task).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                task.abort();
+                return Err("invocation timed out".into());
+            }
+        },
+    };
+    joined.map_err(|join| format!("invocation crashed: {join}"))
 }

@@ -1,13 +1,16 @@
 //! An SQS event-source mapping: receives messages, invokes a handler with an `SqsEvent` shaped
 //! like Lambda's, deletes the messages that succeeded and leaves the failures, which reappear
 //! after the queue's visibility timeout (and go to the DLQ by the queue's redrive policy).
+//! With a function timeout, each invocation is given its deadline and stopped there, as Lambda
+//! does: then every message of the batch is left for redelivery.
 
-use super::invoke;
+use super::invoke_until;
 use crate::error::Result;
 use crate::queue::{QueueReader, ReceivedMessage};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::future::Future;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Mapping settings, named as in `AWS::Lambda::EventSourceMapping`.
 #[derive(Debug, Clone)]
@@ -18,6 +21,9 @@ pub struct SqsMapping {
     pub batch_size: usize,
     /// Long-poll wait per receive.
     pub wait: Duration,
+    /// The function's `Timeout`: each invocation gets a deadline this far away and is stopped
+    /// at it. `None`: no deadline.
+    pub timeout: Option<Duration>,
 }
 
 impl Default for SqsMapping {
@@ -26,6 +32,7 @@ impl Default for SqsMapping {
             queue_arn: "arn:aws:sqs:us-east-1:000000000000:burstline-deliveries".into(),
             batch_size: 10,
             wait: Duration::ZERO,
+            timeout: None,
         }
     }
 }
@@ -54,10 +61,11 @@ impl<Q: QueueReader> SqsDriver<Q> {
         Self { queue, mapping }
     }
 
-    /// Receives one batch, invokes the handler, deletes the successes.
+    /// Receives one batch, invokes the handler with the event and the invocation's deadline,
+    /// deletes the successes.
     pub async fn poll_once<F, Fut>(&self, handler: &F) -> Result<PollStats>
     where
-        F: Fn(SqsEvent) -> Fut,
+        F: Fn(SqsEvent, Option<Instant>) -> Fut,
         Fut: Future<Output = Result<SqsBatchResponse, String>> + Send + 'static,
     {
         let messages = self
@@ -68,7 +76,8 @@ impl<Q: QueueReader> SqsDriver<Q> {
             return Ok(PollStats::default());
         }
         let event = lambda_event(&messages, &self.mapping.queue_arn);
-        let failed_ids: Vec<String> = match invoke(handler, event).await {
+        let deadline = self.mapping.timeout.map(|t| Instant::now() + t);
+        let failed_ids: Vec<String> = match invoke_until(handler(event, deadline), deadline).await {
             Ok(Ok(resp)) => resp
                 .batch_item_failures
                 .into_iter()
@@ -142,7 +151,7 @@ mod tests {
             q.enqueue(&[job(n)], Duration::ZERO).await.unwrap();
         }
         let driver = SqsDriver::new(q.clone(), SqsMapping::default());
-        let handler = |ev: SqsEvent| async move {
+        let handler = |ev: SqsEvent, _| async move {
             let mut resp = SqsBatchResponse::default();
             for m in &ev.records {
                 if m.body.as_deref().is_some_and(|b| b.contains("\"e2\"")) {
@@ -171,7 +180,7 @@ mod tests {
         let q = MemoryQueue::new(Duration::from_secs(30), RequestCounter::default());
         q.enqueue(&[job(1)], Duration::ZERO).await.unwrap();
         let driver = SqsDriver::new(q.clone(), SqsMapping::default());
-        let handler = |_ev: SqsEvent| async move {
+        let handler = |_ev: SqsEvent, _| async move {
             if true {
                 panic!("crash");
             }
@@ -179,6 +188,40 @@ mod tests {
         };
         let stats = driver.poll_once(&handler).await.unwrap();
         assert_eq!(stats.failed, 1);
+        assert_eq!(q.jobs().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invocations_get_their_deadline_and_are_stopped_there() {
+        let q = MemoryQueue::new(Duration::from_secs(30), RequestCounter::default());
+        q.enqueue(&[job(1)], Duration::ZERO).await.unwrap();
+        let mapping = SqsMapping {
+            timeout: Some(Duration::from_secs(120)),
+            ..SqsMapping::default()
+        };
+        let driver = SqsDriver::new(q.clone(), mapping);
+        let start = Instant::now();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let handler = |_ev: SqsEvent, deadline: Option<Instant>| {
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap() = deadline;
+                // Runs past its deadline, as a handler that ignores it would.
+                tokio::time::sleep(Duration::from_secs(300)).await;
+                Ok(SqsBatchResponse::default())
+            }
+        };
+        let stats = driver.poll_once(&handler).await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some(start + Duration::from_secs(120))
+        );
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(120),
+            "stopped at the deadline"
+        );
+        assert_eq!(stats.failed, 1, "a timed-out invocation deletes nothing");
         assert_eq!(q.jobs().len(), 1);
     }
 }

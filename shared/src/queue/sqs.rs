@@ -1,4 +1,6 @@
-//! [`DeliveryQueue`] and [`QueueReader`] on Amazon SQS.
+//! [`DeliveryQueue`] and [`QueueReader`] on Amazon SQS. A batch SQS refuses (see
+//! [`super::limits`]), as a whole or per entry for the sender's fault, comes back as
+//! [`Error::Refused`], as from the in-memory queue; it is never resent.
 
 use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
 use crate::aws::sdk_error;

@@ -2,21 +2,25 @@
 //!
 //! | item   | pk                      | sk  | attributes |
 //! |--------|-------------------------|-----|------------|
-//! | head   | `T#{tenant}#{task}`     | 0   | status, last_seq, terminal_seq, shard_id, position, version, created_at, updated_at |
+//! | head   | `T#{tenant}#{task}`     | 0   | status, last_seq, terminal_seq, shard_id, position, version, created_at, updated_at, chain_ends (M endpoint → N) |
 //! | event  | `T#{tenant}#{task}`     | seq | id, type, time, data (JSON text) |
 //! | marker | `ID#{tenant}#{event_id}`| 0   | task_id, seq |
 //!
-//! Ids cannot contain `#`, so keys never collide across tenants or kinds.
+//! Ids cannot contain `#`, so keys never collide across tenants or kinds. Items TTL has not
+//! deleted yet although `expires_at` has passed are ignored by `head`, `events` and
+//! `find_event`, and seen by `heads` and commits ([`super::expiry`]).
 
+use super::expiry::is_expired;
 use super::limits::{Action, total_refusal};
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
 use crate::attrs::{Item, get_n, get_opt_n, get_opt_s, get_s, get_time, item_size, n, parse, s};
 use crate::aws::sdk_error;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, EventType, format_time};
 use crate::head::{StreamPosition, TaskHead, TaskStatus};
 use crate::iam::Actions;
-use crate::ids::{EventId, Seq, TaskId, TaskKey, TenantId};
+use crate::ids::{EndpointId, EventId, Seq, TaskId, TaskKey, TenantId};
 use crate::requests::RequestCounter;
 use crate::sequence::{CommitChunk, client_request_token};
 use async_trait::async_trait;
@@ -25,7 +29,8 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The events table.
 #[derive(Debug, Clone)]
@@ -34,6 +39,7 @@ pub struct DynamoStore {
     table: String,
     retention: Duration,
     requests: RequestCounter,
+    clock: Arc<dyn Clock>,
 }
 
 impl DynamoStore {
@@ -46,6 +52,8 @@ impl DynamoStore {
     pub const HEAD: Actions = &["dynamodb:GetItem"];
     /// IAM actions of [`EventStore::events`].
     pub const EVENTS: Actions = &["dynamodb:Query"];
+    /// IAM actions of [`EventStore::events_at`].
+    pub const EVENTS_AT: Actions = &["dynamodb:BatchGetItem"];
     /// IAM actions of [`EventStore::find_event`] (the id marker).
     pub const FIND_EVENT: Actions = &["dynamodb:GetItem"];
 
@@ -61,11 +69,23 @@ impl DynamoStore {
             table: table.into(),
             retention,
             requests,
+            clock: Arc::new(SystemClock),
         }
     }
 
+    /// The same store, telling time by `clock`: when written items expire, and which items
+    /// reads ignore as past `expires_at`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// Whether a read should ignore `item`: past its `expires_at`, not yet deleted by TTL.
+    fn past_expiry(&self, item: &Item) -> bool {
+        get_opt_n::<i64>(item, "expires_at").is_some_and(|at| is_expired(at, self.clock.now()))
+    }
+
     fn expires_at(&self) -> i64 {
-        (Utc::now() + self.retention).timestamp()
+        (self.clock.now() + self.retention).timestamp()
     }
 
     async fn get(&self, pk: String) -> Result<Option<Item>> {
@@ -81,6 +101,48 @@ impl DynamoStore {
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
         Ok(out.item)
+    }
+
+    /// Strongly consistent `BatchGetItem`s of `keys`, [`MAX_KEYS_PER_BATCH_GET`] at a time;
+    /// keys without an item are absent from the answer, which is in no particular order.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            );
+            let mut backoff = std::time::Duration::from_millis(20);
+            while let Some(ka) = pending.take() {
+                self.requests.record("dynamodb:BatchGetItem");
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchGetItem", e))?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                // Unprocessed keys come back under throttling: retry them with backoff.
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|ka| !ka.keys().is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Which ids and heads of a failed transaction conflict, read back when the service did
@@ -144,7 +206,32 @@ fn head_item(h: &TaskHead, expires_at: i64) -> Item {
         item.insert("shard_id".into(), s(&p.shard_id));
         item.insert("position".into(), s(&p.sequence_number));
     }
+    if !h.chain_ends.is_empty() {
+        let ends = h
+            .chain_ends
+            .iter()
+            .map(|(ep, seq)| (ep.to_string(), n(seq.0)))
+            .collect();
+        item.insert("chain_ends".into(), AttributeValue::M(ends));
+    }
     item
+}
+
+/// Where each endpoint's webhook chain ends; heads written before chains existed have none.
+fn chain_ends_from_item(item: &Item) -> Result<BTreeMap<EndpointId, Seq>> {
+    let Some(map) = item.get("chain_ends").and_then(|v| v.as_m().ok()) else {
+        return Ok(BTreeMap::new());
+    };
+    map.iter()
+        .map(|(ep, v)| {
+            let seq = v
+                .as_n()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::InvalidData(format!("chain_ends.{ep}")))?;
+            Ok((parse("chain_ends", ep)?, Seq(seq)))
+        })
+        .collect()
 }
 
 fn head_from_item(item: &Item) -> Result<TaskHead> {
@@ -167,6 +254,7 @@ fn head_from_item(item: &Item) -> Result<TaskHead> {
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
         version: get_n(item, "version")?,
+        chain_ends: chain_ends_from_item(item)?,
     })
 }
 
@@ -368,48 +456,15 @@ fn reclassify(error: Error, to: impl FnOnce(&'static str, String) -> Error) -> E
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn heads(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, TaskHead>> {
+        // Expired heads included: commits are conditional on them (see `super::expiry`).
+        let keys = keys
+            .iter()
+            .map(|k| [("pk".to_owned(), s(task_pk(k))), ("sk".to_owned(), n(0))].into())
+            .collect();
         let mut found = HashMap::new();
-        for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
-            let request_keys = chunk
-                .iter()
-                .map(|k| [("pk".to_owned(), s(task_pk(k))), ("sk".to_owned(), n(0))].into())
-                .collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(request_keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            );
-            let mut backoff = std::time::Duration::from_millis(20);
-            while let Some(ka) = pending.take() {
-                self.requests.record("dynamodb:BatchGetItem");
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ka)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", e))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let head = head_from_item(&item)?;
-                    found.insert(head.key.clone(), head);
-                }
-                // Unprocessed keys come back under throttling: retry them with backoff.
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|ka| !ka.keys().is_empty());
-                if pending.is_some() {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
-                }
-            }
+        for item in self.batch_get(keys).await? {
+            let head = head_from_item(&item)?;
+            found.insert(head.key.clone(), head);
         }
         Ok(found)
     }
@@ -487,6 +542,7 @@ impl EventStore for DynamoStore {
     async fn head(&self, key: &TaskKey) -> Result<Option<TaskHead>> {
         self.get(task_pk(key))
             .await?
+            .filter(|item| !self.past_expiry(item))
             .as_ref()
             .map(head_from_item)
             .transpose()
@@ -511,7 +567,7 @@ impl EventStore for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("Query", e))?;
-            for item in out.items() {
+            for item in out.items().iter().filter(|i| !self.past_expiry(i)) {
                 events.push(event_from_item(key, item)?);
             }
             start = out.last_evaluated_key;
@@ -522,8 +578,31 @@ impl EventStore for DynamoStore {
         Ok(events)
     }
 
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> Result<Vec<Envelope>> {
+        let pk = task_pk(key);
+        // DynamoDB refuses a request naming one key twice.
+        let mut seqs = seqs.to_vec();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let keys = seqs
+            .iter()
+            .map(|seq| [("pk".to_owned(), s(&pk)), ("sk".to_owned(), n(seq.0))].into())
+            .collect();
+        let mut events = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .filter(|item| !self.past_expiry(item))
+            .map(|item| event_from_item(key, item))
+            .collect::<Result<Vec<_>>>()?;
+        // BatchGetItem answers in no particular order.
+        events.sort_by_key(|e| e.seq);
+        Ok(events)
+    }
+
     async fn find_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<(TaskId, Seq)>> {
-        let Some(item) = self.get(marker_pk(tenant, id)).await? else {
+        let item = self.get(marker_pk(tenant, id)).await?;
+        let Some(item) = item.filter(|item| !self.past_expiry(item)) else {
             return Ok(None);
         };
         Ok(Some((

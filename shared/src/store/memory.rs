@@ -1,10 +1,14 @@
-//! In-memory [`EventStore`] with the same conditional semantics as the DynamoDB adapter, and
+//! In-memory [`EventStore`] with the same conditional semantics as the DynamoDB adapter,
+//! including items that are past `expires_at` but not deleted yet (see [`super::expiry`]), and
 //! the same refusals: a commit DynamoDB would refuse ([`transaction_refusal`], counted on the
 //! items the DynamoDB adapter would write) is refused here too.
 
 use super::dynamodb::commit_shape;
 use super::limits::transaction_refusal;
+
+use super::expiry::is_expired;
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::Envelope;
 use crate::head::TaskHead;
@@ -15,27 +19,92 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// How long items live when no retention is given: the template's `RetentionDays` default.
+const DEFAULT_RETENTION_DAYS: i64 = 7;
+
+/// Which item an `expires_at` belongs to, as in the DynamoDB table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ItemKey {
+    Head(TaskKey),
+    Event(TaskKey, Seq),
+    Marker(TenantId, EventId),
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     heads: HashMap<TaskKey, TaskHead>,
     events: HashMap<TaskKey, BTreeMap<Seq, Envelope>>,
     markers: HashMap<(TenantId, EventId), (TaskId, Seq)>,
+    /// Every item's `expires_at` (unix seconds), set when it is written.
+    expires: HashMap<ItemKey, i64>,
+}
+
+impl Inner {
+    /// Records when a committed chunk's head, events and id markers expire.
+    fn stamp(&mut self, chunk: &CommitChunk, expires_at: i64) {
+        self.expires
+            .insert(ItemKey::Head(chunk.key.clone()), expires_at);
+        for e in &chunk.events {
+            self.expires
+                .insert(ItemKey::Event(chunk.key.clone(), e.seq), expires_at);
+            self.expires.insert(
+                ItemKey::Marker(e.tenant_id.clone(), e.id.clone()),
+                expires_at,
+            );
+        }
+    }
+
+    /// Whether `item` is past its `expires_at` at `now` (TTL has not deleted it yet).
+    fn expired(&self, item: &ItemKey, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.expires
+            .get(item)
+            .is_some_and(|at| is_expired(*at, now))
+    }
 }
 
 /// A store held in memory. Cloning shares it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
     requests: RequestCounter,
+    retention: chrono::Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(RequestCounter::default())
+    }
 }
 
 impl MemoryStore {
-    /// An empty store counting requests in `requests`.
+    /// An empty store counting requests in `requests`; items expire 7 days after they are
+    /// written, by the system clock.
     pub fn new(requests: RequestCounter) -> Self {
+        Self::with_clock(
+            requests,
+            chrono::Duration::days(DEFAULT_RETENTION_DAYS),
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// An empty store whose items expire `retention` after they are written, as `clock`
+    /// tells time (tests move a [`crate::clock::ManualClock`] past it).
+    pub fn with_clock(
+        requests: RequestCounter,
+        retention: chrono::Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             inner: Arc::default(),
             requests,
+            retention,
+            clock,
         }
+    }
+
+    fn expires_at(&self) -> i64 {
+        (self.clock.now() + self.retention).timestamp()
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>> {
@@ -52,6 +121,7 @@ impl EventStore for MemoryStore {
             self.requests.record("dynamodb:BatchGetItem");
         }
         let inner = self.lock()?;
+        // Expired heads included: commits are conditional on them (see `super::expiry`).
         Ok(keys
             .iter()
             .filter_map(|k| inner.heads.get(k).map(|h| (k.clone(), h.clone())))
@@ -66,6 +136,7 @@ impl EventStore for MemoryStore {
                 reason,
             });
         }
+        let expires_at = self.expires_at();
         let mut inner = self.lock()?;
         let mut duplicates = Vec::new();
         let mut moved_heads = Vec::new();
@@ -101,23 +172,31 @@ impl EventStore for MemoryStore {
                     .or_default()
                     .insert(e.seq, e.clone());
             }
+            inner.stamp(c, expires_at);
         }
         Ok(())
     }
 
     async fn head(&self, key: &TaskKey) -> Result<Option<TaskHead>> {
         self.requests.record("dynamodb:GetItem");
-        Ok(self.lock()?.heads.get(key).cloned())
+        let now = self.clock.now();
+        let inner = self.lock()?;
+        if inner.expired(&ItemKey::Head(key.clone()), now) {
+            return Ok(None);
+        }
+        Ok(inner.heads.get(key).cloned())
     }
 
     async fn events(&self, key: &TaskKey, after: Seq, limit: usize) -> Result<Vec<Envelope>> {
         self.requests.record("dynamodb:Query");
+        let now = self.clock.now();
         let inner = self.lock()?;
         Ok(inner
             .events
             .get(key)
             .map(|evs| {
                 evs.range(after.next()..)
+                    .filter(|(seq, _)| !inner.expired(&ItemKey::Event(key.clone(), **seq), now))
                     .take(limit)
                     .map(|(_, e)| e.clone())
                     .collect()
@@ -125,13 +204,33 @@ impl EventStore for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> Result<Vec<Envelope>> {
+        for _ in seqs.chunks(MAX_KEYS_PER_BATCH_GET) {
+            self.requests.record("dynamodb:BatchGetItem");
+        }
+        let now = self.clock.now();
+        let inner = self.lock()?;
+        let Some(stored) = inner.events.get(key) else {
+            return Ok(Vec::new());
+        };
+        let mut events: Vec<Envelope> = seqs
+            .iter()
+            .filter(|seq| !inner.expired(&ItemKey::Event(key.clone(), **seq), now))
+            .filter_map(|seq| stored.get(seq).cloned())
+            .collect();
+        events.sort_by_key(|e| e.seq);
+        events.dedup_by_key(|e| e.seq);
+        Ok(events)
+    }
+
     async fn find_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<(TaskId, Seq)>> {
         self.requests.record("dynamodb:GetItem");
-        Ok(self
-            .lock()?
-            .markers
-            .get(&(tenant.clone(), id.clone()))
-            .cloned())
+        let now = self.clock.now();
+        let inner = self.lock()?;
+        if inner.expired(&ItemKey::Marker(tenant.clone(), id.clone()), now) {
+            return Ok(None);
+        }
+        Ok(inner.markers.get(&(tenant.clone(), id.clone())).cloned())
     }
 }
 

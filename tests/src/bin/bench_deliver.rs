@@ -102,6 +102,12 @@ async fn seed(stack: &Stack, ep: &Endpoint) -> Vec<DeliveryJob> {
             not_before: None,
             commit_waits: 0,
             history: Vec::new(),
+            // Each task's one job, in order as fanout chains it (a claim and an advance each).
+            chain: Some(burstline::delivery_order::Chain::new(
+                Seq(0),
+                plan.head.last_seq,
+                0,
+            )),
         });
         plans.push(plan);
     }
