@@ -189,22 +189,34 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
     // 4. The receiver got every event, each signature valid.
     wait_for_deliveries(&receiver, &secret, &ids).await;
 
-    // /dev/metrics shows the counters the functions' Lambdas emit as EMF, cumulative.
-    let metrics = client.get(format!("{}/dev/metrics", dev.url)).send();
-    let metrics = json_of(metrics.await.unwrap()).await;
-    let value = |name: &str, dimensions: Value| {
+    // /dev/metrics shows the counters the functions' Lambdas emit as EMF, cumulative. deliver
+    // counts a batch's attempts once the batch is settled, which may be after the receiver
+    // has seen the last POST: poll until they are in.
+    let find = |metrics: &Value, name: &str, dimensions: &Value| {
         metrics["metrics"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m["name"] == name && m["dimensions"] == dimensions)
+            .find(|m| m["name"] == name && m["dimensions"] == *dimensions)
             .and_then(|m| m["value"].as_u64())
+    };
+    let attempts_ok = json!({"function": "deliver", "outcome": "delivered"});
+    let mut metrics = Value::Null;
+    for _ in 0..100 {
+        let response = client.get(format!("{}/dev/metrics", dev.url)).send();
+        metrics = json_of(response.await.unwrap()).await;
+        if find(&metrics, "WebhookAttempts", &attempts_ok).is_some_and(|n| n >= 60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let value = |name: &str, dimensions: Value| {
+        find(&metrics, name, &dimensions)
             .unwrap_or_else(|| panic!("{name} {dimensions} in {metrics}"))
     };
     let accepted = json!({"function": "ingest", "tenant_id": "demo"});
     assert_eq!(value("EventsAccepted", accepted), 60);
     assert_eq!(value("EventsStored", json!({"function": "fanout"})), 60);
-    let attempts_ok = json!({"function": "deliver", "outcome": "delivered"});
     assert!(value("WebhookAttempts", attempts_ok) >= 60, "{metrics}");
     assert_eq!(value("StreamsOpened", json!({"function": "stream"})), 1);
 
