@@ -6,7 +6,8 @@
 //!   [`subscription`], [`job`] (webhook jobs), [`error`].
 //! - Pure decisions: [`validate`] (ingest bodies), [`idempotency`] (ids minted under an
 //!   `Idempotency-Key`), [`sequence`] (seq assignment and commit packing), [`delivery_order`]
-//!   (webhook order per endpoint × task), [`api_error`] (the JSON error body).
+//!   (webhook order per endpoint × task), [`api_error`] (the JSON error body),
+//!   [`receiver_headers`] (an endpoint's static headers and their rules).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
 //!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS), [`cursor`] (delivery
 //!   cursors). Each port is a narrow async trait in `mod.rs`, with `memory.rs` and the AWS
@@ -40,9 +41,11 @@ pub mod log;
 pub mod mapping;
 pub mod provision;
 pub mod queue;
+pub mod receiver_headers;
 pub mod redrive;
 pub mod requests;
 pub mod schedule;
+pub mod seal;
 pub mod sequence;
 pub mod signing;
 pub mod ssrf;

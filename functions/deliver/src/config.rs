@@ -32,11 +32,13 @@ pub struct DeliverConfig {
     /// `ALLOW_PRIVATE_NETWORKS` (false): lets webhooks reach plain http and private
     /// addresses. UNSAFE: local development only (`burstline dev`, tests).
     pub allow_private_networks: bool,
+    /// `SEALING_KEY_ARN`: the KMS key endpoint secrets are sealed under (deliver only opens).
+    pub sealing_key_arn: String,
 }
 
 impl DeliverConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 11] = [
+    pub const VARS: [&'static str; 12] = [
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "DELIVERIES_TABLE",
@@ -48,6 +50,7 @@ impl DeliverConfig {
         "WEBHOOK_TIMEOUT_SECONDS",
         "ATTEMPT_LOG_DAYS",
         "ALLOW_PRIVATE_NETWORKS",
+        "SEALING_KEY_ARN",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -78,6 +81,7 @@ impl DeliverConfig {
             timeout,
             attempt_log_days: parsed(env, "ATTEMPT_LOG_DAYS", 30)?,
             allow_private_networks: parsed(env, "ALLOW_PRIVATE_NETWORKS", false)?,
+            sealing_key_arn: required(env, "SEALING_KEY_ARN")?,
         })
     }
 }
@@ -89,9 +93,8 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let env = |k: &str| match k {
-            "EVENTS_TABLE" | "TENANTS_TABLE" | "DELIVERIES_TABLE" | "EVENT_STREAM_NAME" => {
-                Some("x".to_owned())
-            }
+            "EVENTS_TABLE" | "TENANTS_TABLE" | "DELIVERIES_TABLE" | "EVENT_STREAM_NAME"
+            | "SEALING_KEY_ARN" => Some("x".to_owned()),
             "DELIVERY_QUEUE_URL" | "DELIVERY_DLQ_URL" => Some("http://q".to_owned()),
             _ => None,
         };
