@@ -10,8 +10,9 @@
 //!   [`receiver_headers`] (an endpoint's static headers and their rules).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
 //!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS), [`cursor`] (delivery
-//!   cursors). Each port is a narrow async trait in `mod.rs`, with `memory.rs` and the AWS
-//!   adapter beside it. SDK types never leave an adapter.
+//!   cursors), [`seal`] (endpoint secrets sealed at rest: KMS or a local key). Each port is a
+//!   narrow async trait in `mod.rs`, with `memory.rs` (or `local.rs`) and the AWS adapter
+//!   beside it. SDK types never leave an adapter.
 //! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
 //!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
 //!   counting).
