@@ -312,3 +312,51 @@ async fn a_sealed_item_under_another_endpoint_or_tenant_fails_closed() {
         b"whsec_x"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_records_endpoint_health_without_ever_sealing() {
+    let stack = Stack::moto("health").await;
+    let key = tenant_with_key(&stack, "acme", &[Scope::Manage, Scope::Ingest]).await;
+    let rx = Receiver::start().await;
+    rx.script([burstline_tests::receiver::Reply::Status(503)]);
+    let (_, ep) = call(
+        &stack,
+        &key,
+        "POST",
+        "/v1/endpoints",
+        Some(json!({"url": rx.url, "headers": {"Authorization": TOKEN}})),
+    )
+    .await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let sealed_text = |item: &std::collections::HashMap<String, AttributeValue>| {
+        serde_json::from_str::<Value>(&doc(item)).unwrap()["sealed"].clone()
+    };
+    let before = sealed_text(&raw_item(&stack, "acme", &id).await);
+
+    // The 503 starts a failure run: deliver (open-only) writes the endpoint back.
+    let requests = deliver_burst(&stack, &key, "run-1", 1).await;
+    assert_eq!(rx.received().len(), 1);
+    let item = raw_item(&stack, "acme", &id).await;
+    assert_eq!(
+        item["version"].as_n().unwrap(),
+        "2",
+        "deliver wrote the endpoint"
+    );
+    let written: Value = serde_json::from_str(&doc(&item)).unwrap();
+    assert!(written["failing_since"].is_string(), "{written}");
+    assert_eq!(
+        written["sealed"], before,
+        "the sealed text it read, unchanged"
+    );
+    assert!(!doc(&item).contains("5ea1ed"));
+    assert_eq!(requests.snapshot().get("kms:GenerateDataKey"), None);
+    // And it still opens whole.
+    let back = stack
+        .endpoints
+        .endpoint(&"acme".parse().unwrap(), &id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.headers.names(), ["authorization"]);
+    assert!(back.failing_since.is_some());
+}
