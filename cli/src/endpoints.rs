@@ -23,7 +23,7 @@ pub struct ApiArgs {
 /// `burstline endpoints …`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  burstline endpoints add --url https://example.com/hooks --filter 'tool_call.*'\n  burstline endpoints list\n  burstline endpoints rotate ep_01JD…\n  burstline endpoints enable ep_01JD…"
+    after_help = "Examples:\n  burstline endpoints add --url https://example.com/hooks --filter 'tool_call.*'\n  burstline endpoints list\n  burstline endpoints rotate ep_01JD…\n  burstline endpoints enable ep_01JD…\n  burstline endpoints add --url https://example.com/hooks --header 'Authorization: Bearer …'"
 )]
 pub struct EndpointsArgs {
     #[command(flatten)]
@@ -51,6 +51,27 @@ enum EndpointsCommand {
         /// With batching: longest wait to fill a batch, in ms (0-1000).
         #[arg(long, requires = "batch_max_events")]
         batch_max_wait_ms: Option<u32>,
+        /// A static header sent with every webhook, as `Name: value` (repeatable), e.g.
+        /// `--header 'Authorization: Bearer …'`. Write-only: listed by name, never by value.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+    },
+    /// Change an endpoint's static headers; the others stay as they are.
+    #[command(
+        after_help = "Examples:\n  burstline endpoints headers ep_01JD… --set 'Authorization: Bearer new-token'\n  burstline endpoints headers ep_01JD… --remove x-team\n  burstline endpoints headers ep_01JD… --clear"
+    )]
+    Headers {
+        /// Endpoint id.
+        id: String,
+        /// Add or replace a header, as `Name: value` (repeatable).
+        #[arg(long = "set", value_name = "NAME: VALUE")]
+        set: Vec<String>,
+        /// Remove a header by name (repeatable).
+        #[arg(long = "remove", value_name = "NAME")]
+        remove: Vec<String>,
+        /// Remove every static header.
+        #[arg(long, conflicts_with_all = ["set", "remove"])]
+        clear: bool,
     },
     /// List endpoints.
     #[command(after_help = "Example:\n  burstline endpoints list --api-url $BURSTLINE_URL")]
@@ -88,6 +109,7 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
             description,
             batch_max_events,
             batch_max_wait_ms,
+            headers,
         } => {
             let mut body = json!({"url": url});
             if !filters.is_empty() {
@@ -100,6 +122,9 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                 body["batching"] =
                     json!({"max_events": n, "max_wait_ms": batch_max_wait_ms.unwrap_or(0)});
             }
+            if !headers.is_empty() {
+                body["headers"] = header_object(headers, &[])?;
+            }
             (
                 reqwest::Method::POST,
                 "/v1/endpoints".to_owned(),
@@ -107,6 +132,25 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
             )
         }
         EndpointsCommand::List => (reqwest::Method::GET, "/v1/endpoints".to_owned(), None),
+        EndpointsCommand::Headers {
+            id,
+            set,
+            remove,
+            clear,
+        } => {
+            let headers = if *clear {
+                Value::Null
+            } else if set.is_empty() && remove.is_empty() {
+                bail!("give --set, --remove or --clear");
+            } else {
+                header_object(set, remove)?
+            };
+            (
+                reqwest::Method::PATCH,
+                format!("/v1/endpoints/{id}"),
+                Some(json!({ "headers": headers })),
+            )
+        }
         EndpointsCommand::Rotate { id } => (
             reqwest::Method::POST,
             format!("/v1/endpoints/{id}/rotate-secret"),
@@ -164,12 +208,24 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                     .flatten()
                     .filter_map(Value::as_str)
                     .collect();
+                let headers: Vec<&str> = ep["header_names"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let headers = if headers.is_empty() {
+                    String::new()
+                } else {
+                    format!("  headers: {}", headers.join(", "))
+                };
                 println!(
-                    "{}  {}  {}  [{}]",
+                    "{}  {}  {}  [{}]{}",
                     ep["id"].as_str().unwrap_or(""),
                     state,
                     ep["url"].as_str().unwrap_or(""),
-                    filters.join(", ")
+                    filters.join(", "),
+                    headers
                 );
             }
         }
@@ -185,6 +241,58 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
         EndpointsCommand::Enable { .. } => {
             println!("enabled {}", value["id"].as_str().unwrap_or(""))
         }
+        EndpointsCommand::Headers { .. } => {
+            let names: Vec<&str> = value["header_names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "{}  headers: {}",
+                value["id"].as_str().unwrap_or(""),
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            );
+        }
     }
     Ok(())
+}
+
+/// The api's `headers` object: each `Name: value` of `set` as a string, each name of `remove`
+/// as null. The api checks names and values; this only splits them.
+fn header_object(set: &[String], remove: &[String]) -> anyhow::Result<Value> {
+    let mut out = serde_json::Map::new();
+    for pair in set {
+        let (name, value) = pair
+            .split_once(':')
+            .with_context(|| format!("header {pair:?} is not `Name: value`"))?;
+        out.insert(name.trim().to_owned(), json!(value.trim()));
+    }
+    for name in remove {
+        out.insert(name.trim().to_owned(), Value::Null);
+    }
+    Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_flags_become_the_api_object() {
+        let v = header_object(
+            &["Authorization: Bearer a:b".into(), "X-Team:ops".into()],
+            &["x-old".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"Authorization": "Bearer a:b", "X-Team": "ops", "x-old": null})
+        );
+        assert!(header_object(&["no colon".into()], &[]).is_err());
+    }
 }

@@ -236,7 +236,32 @@ async fn dev_on_moto_streams_delivers_drains_and_survives_a_restart() {
         "drained before exit; missing {undelivered:?}"
     );
 
-    // 5. Restart on the same resources: the data survived.
+    // The endpoint's secret is sealed at rest with dev's local key, not stored as written.
+    let tenants_table = burstline::provision::ResourceNames::with_prefix(&prefix).tenants_table;
+    let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let item = ddb
+        .get_item()
+        .table_name(tenants_table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TENANT#demo".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ENDPOINT#{endpoint_id}")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the endpoint's item");
+    let doc = item["doc"].as_s().unwrap();
+    assert!(
+        doc.contains("\"sealed\"") && !doc.contains(&secret[6..]),
+        "sealed at rest: {doc}"
+    );
+
+    // 5. Restart on the same resources: the data survived (and its sealed secrets open).
     let dev = Dev::start(&args, key).await;
     let streamed = read_stream(&client, &dev, key, "e2e-a").await;
     assert_eq!(streamed, want, "the log survived the restart");

@@ -2,6 +2,7 @@
 //! The [`Subscription`] fanout reads is a projection of the same stored item.
 
 use crate::ids::{EndpointId, TenantId};
+use crate::receiver_headers::StaticHeaders;
 use crate::signing::WebhookSecret;
 use crate::ssrf::is_public;
 use crate::subscription::{EventFilter, Subscription};
@@ -81,6 +82,9 @@ pub struct Endpoint {
     pub secrets: Vec<SecretVersion>,
     /// Batching, if opted in.
     pub batching: Option<Batching>,
+    /// Static headers sent with every webhook (write-only: the api shows names only).
+    #[serde(default, skip_serializing_if = "StaticHeaders::is_empty")]
+    pub headers: StaticHeaders,
     /// Start of the current run of failures, if failing.
     pub failing_since: Option<DateTime<Utc>>,
     /// Created.
@@ -113,6 +117,7 @@ impl Endpoint {
                 expires_at: None,
             }],
             batching: None,
+            headers: StaticHeaders::default(),
             failing_since: None,
             created_at: now,
             updated_at: now,

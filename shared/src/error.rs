@@ -57,6 +57,17 @@ pub enum Error {
         message: String,
     },
 
+    /// A sealed secret cannot be opened for this endpoint: its encryption context (tenant and
+    /// endpoint) does not match, it was tampered with, or it was sealed under another key.
+    /// Fails closed: nothing falls back to plaintext, and retrying will not fix it.
+    #[error("sealed secrets of {context} cannot be opened: {reason}")]
+    Unsealable {
+        /// The endpoint and tenant it was opened for.
+        context: String,
+        /// Why.
+        reason: String,
+    },
+
     /// A fault injected by a test harness to simulate a crash or outage.
     #[error("injected fault: {0}")]
     Injected(String),
@@ -77,6 +88,7 @@ impl Error {
             | Error::AlreadyExists(_)
             | Error::InvalidData(_)
             | Error::Config { .. }
+            | Error::Unsealable { .. }
             | Error::Internal(_) => false,
         }
     }

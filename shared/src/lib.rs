@@ -7,11 +7,13 @@
 //! - Pure decisions: [`validate`] (ingest bodies), [`idempotency`] (ids minted under an
 //!   `Idempotency-Key`), [`sequence`] (seq assignment and commit packing), [`delivery_order`]
 //!   (webhook order per endpoint × task), [`api_error`] (the JSON error body), [`route`]
-//!   (route tables and matching).
+//!   (route tables and matching), [`receiver_headers`] (an endpoint's static headers and
+//!   their rules).
 //! - Ports and adapters: [`log`] (Kinesis), [`store`] (DynamoDB events, heads, id markers),
 //!   [`tenants`] (tenants, keys, subscriptions), [`queue`] (SQS), [`cursor`] (delivery
-//!   cursors). Each port is a narrow async trait in `mod.rs`, with `memory.rs` and the AWS
-//!   adapter beside it. SDK types never leave an adapter.
+//!   cursors), [`seal`] (endpoint secrets sealed at rest: KMS or a local key). Each port is a
+//!   narrow async trait in `mod.rs`, with `memory.rs` (or `local.rs`) and the AWS adapter
+//!   beside it. SDK types never leave an adapter.
 //! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
 //!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
 //!   counting), [`metrics`] (where the functions' metrics go: EMF on Lambda, totals in dev).
@@ -42,10 +44,12 @@ pub mod mapping;
 pub mod metrics;
 pub mod provision;
 pub mod queue;
+pub mod receiver_headers;
 pub mod redrive;
 pub mod requests;
 pub mod route;
 pub mod schedule;
+pub mod seal;
 pub mod sequence;
 pub mod signing;
 pub mod ssrf;

@@ -18,9 +18,12 @@ use burstline::queue::memory::MemoryQueue;
 use burstline::queue::sqs::SqsQueue;
 use burstline::queue::{DeadLetterSink, DeliveryQueue, QueueReader};
 use burstline::requests::RequestCounter;
+use burstline::seal::key_cache::KeyCachePolicy;
+use burstline::seal::kms::KmsSealer;
 use burstline::store::EventStore;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::store::memory::MemoryStore;
+use burstline::tenants::Sealing;
 use burstline::tenants::dynamodb::DynamoTenants;
 use burstline::tenants::memory::MemoryTenants;
 use burstline::tenants::{EndpointStore, SubscriptionStore, TenantStore};
@@ -70,6 +73,8 @@ pub struct Stack {
     pub requests: RequestCounter,
     /// Resource names and URLs, on moto.
     pub provisioned: Option<Provisioned>,
+    /// The KMS key endpoint secrets are sealed under, on moto.
+    pub sealing_key_arn: Option<String>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -102,7 +107,18 @@ impl Stack {
         // The event-source mapping's reads are Lambda's requests, not the functions': count
         // them apart so request budgets measure only what the functions do.
         let reader = KinesisLog::new(kinesis, &names.stream, RequestCounter::default());
-        let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone());
+        let kms = aws_sdk_kms::Client::new(&config);
+        let key = kms.create_key().send().await.expect("a KMS key on moto");
+        let key_arn = key
+            .key_metadata()
+            .and_then(|m| m.arn())
+            .expect("the key's ARN")
+            .to_owned();
+        // Endpoint secrets are sealed as the api seals them (deliver's open-only store is
+        // built apart where a test needs it: `tests/tests/sealed_moto.rs`).
+        let sealer = KmsSealer::new(kms, &key_arn, KeyCachePolicy::default(), requests.clone());
+        let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone())
+            .with_sealing(Sealing::Seal(Arc::new(sealer)));
         let sqs = aws_sdk_sqs::Client::new(&config);
         let queue = SqsQueue::new(sqs.clone(), &p.delivery_queue_url, requests.clone());
         let dlq = SqsQueue::new(sqs, &p.delivery_dlq_url, requests.clone());
@@ -139,6 +155,7 @@ impl Stack {
             manual_clock: None,
             requests,
             provisioned: Some(p),
+            sealing_key_arn: Some(key_arn),
         }
     }
 
@@ -180,6 +197,7 @@ impl Stack {
             manual_clock: Some(clock),
             requests,
             provisioned: None,
+            sealing_key_arn: None,
         }
     }
 

@@ -518,3 +518,157 @@ async fn replay_resends_a_seq_range_to_one_endpoint() {
         (422, Some("from_seq"))
     );
 }
+
+/// Everything logged while it runs, at every level (the test runs on one thread).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn static_headers_are_validated_write_only_sent_and_never_logged() {
+    let logs = Captured::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(logs.clone())
+            .finish(),
+    );
+    let stack = Stack::memory();
+    let key = manager(&stack, "acme").await;
+    let rx = Receiver::start().await;
+
+    // Refused with a JSON error naming the header; nothing is created.
+    for (headers, field) in [
+        (
+            json!({"webhook-signature": "v1,x"}),
+            "headers.webhook-signature",
+        ),
+        (
+            json!({"Content-Type": "text/plain"}),
+            "headers.Content-Type",
+        ),
+        (json!({"x-a": "ok\r\nx-evil: 1"}), "headers.x-a"),
+        (json!({"bad name": "v"}), "headers.bad name"),
+        (json!({"x-a": 5}), "headers.x-a"),
+        (json!(["authorization"]), "headers"),
+        (
+            json!({"x-a": "v".repeat(2000), "x-b": "v".repeat(2000), "x-c": "v".repeat(200)}),
+            "headers",
+        ),
+    ] {
+        let (status, v) = call(
+            &stack,
+            &key,
+            "POST",
+            "/v1/endpoints",
+            Some(json!({"url": rx.url, "headers": headers})),
+        )
+        .await;
+        assert_eq!(status, 422, "{headers}: {v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+    let (_, listed) = call(&stack, &key, "GET", "/v1/endpoints", None).await;
+    assert_eq!(listed["endpoints"], json!([]));
+
+    let token = "Bearer tok-9f8e7d6c5b4a";
+    let (status, ep) = call(
+        &stack,
+        &key,
+        "POST",
+        "/v1/endpoints",
+        Some(json!({"url": rx.url, "headers": {"Authorization": token, "X-Team": "ops"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{ep}");
+    assert_eq!(ep["header_names"], json!(["authorization", "x-team"]));
+    assert!(!ep.to_string().contains("tok-9f8e"), "write-only: {ep}");
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let (_, got) = call(&stack, &key, "GET", &format!("/v1/endpoints/{id}"), None).await;
+    assert_eq!(got["header_names"], json!(["authorization", "x-team"]));
+    let (_, listed) = call(&stack, &key, "GET", "/v1/endpoints", None).await;
+    assert!(!listed.to_string().contains("tok-9f8e"));
+
+    // PATCH changes one header at a time; a refused patch changes nothing.
+    let (status, v) = call(
+        &stack,
+        &key,
+        "PATCH",
+        &format!("/v1/endpoints/{id}"),
+        Some(json!({"headers": {"host": "evil.example"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["field"].as_str()),
+        (422, Some("headers.host"))
+    );
+    let (status, patched) = call(
+        &stack,
+        &key,
+        "PATCH",
+        &format!("/v1/endpoints/{id}"),
+        Some(json!({"headers": {"x-team": null, "X-Tenant-Ref": "ref-31337x"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        patched["header_names"],
+        json!(["authorization", "x-tenant-ref"])
+    );
+
+    // Sent on every webhook POST, beside the Standard Webhooks headers.
+    let resp = ingest::handle(&stack.ingest(), post_events(&key, &burst("run-1", 3))).await;
+    assert_eq!(resp.status(), 202);
+    drain(&stack, &stack.fanout(), 100).await;
+    let deps = stack.deliver(
+        Arc::new(HttpSender::new(Duration::from_secs(2), true).unwrap()),
+        Policy::default(),
+    );
+    drain_deliveries(&stack, &deps).await;
+    let got = rx.received();
+    assert_eq!(got.len(), 3);
+    for r in &got {
+        assert_eq!(r.header("authorization"), Some(token));
+        assert_eq!(r.header("x-tenant-ref"), Some("ref-31337x"));
+        assert_eq!(r.header("x-team"), None);
+        assert!(r.header("webhook-signature").unwrap().starts_with("v1,"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+    }
+
+    // `null` clears them all.
+    let (status, cleared) = call(
+        &stack,
+        &key,
+        "PATCH",
+        &format!("/v1/endpoints/{id}"),
+        Some(json!({"headers": null})),
+    )
+    .await;
+    assert_eq!((status, cleared["header_names"].clone()), (200, json!([])));
+
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("endpoint created"), "logs were captured");
+    assert!(
+        !logged.contains("tok-9f8e"),
+        "a header value reached the logs"
+    );
+    assert!(
+        !logged.contains("ref-31337x"),
+        "a header value reached the logs"
+    );
+}

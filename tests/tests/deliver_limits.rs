@@ -18,6 +18,7 @@ use burstline_tests::stack::Stack;
 use deliver::Policy;
 use deliver::http::{Sent, WebhookSender};
 use deliver::outcome::Observed;
+use deliver::request::Header;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,7 +56,7 @@ impl FakeReceiver {
 
 #[async_trait]
 impl WebhookSender for FakeReceiver {
-    async fn post(&self, _url: &str, _headers: &[(&'static str, String)], body: Vec<u8>) -> Sent {
+    async fn post(&self, _url: &str, _headers: &[Header], body: Vec<u8>) -> Sent {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let events = match v.get("events") {
             Some(batch) => batch.as_array().unwrap().clone(),

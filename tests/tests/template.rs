@@ -69,9 +69,50 @@ fn intrinsic(v: &Value) -> Option<(String, &Value)> {
     }
 }
 
+/// The sealing key: `!If [C, !GetAtt K.Arn, !Ref P]`, where `K` is this template's
+/// `AWS::KMS::Key` created under condition `C`, which holds exactly when parameter `P` is empty.
+/// Named `K|P`: one key, whichever branch deploys.
+fn sealing_key(t: &Value, v: &Value) -> Option<String> {
+    let (tag, arg) = intrinsic(v)?;
+    if tag != "If" {
+        return None;
+    }
+    let [cond, created, given] = arg.as_sequence()?.as_slice() else {
+        return None;
+    };
+    let cond = cond.as_str()?;
+    let key = match intrinsic(created)? {
+        (tag, a) if tag == "GetAtt" => a.as_str()?.strip_suffix(".Arn")?.to_owned(),
+        _ => return None,
+    };
+    let param = match intrinsic(given)? {
+        (tag, a) if tag == "Ref" => a.as_str()?.to_owned(),
+        _ => return None,
+    };
+    let resource = &t["Resources"][key.as_str()];
+    assert_eq!(resource["Type"].as_str(), Some("AWS::KMS::Key"), "{key}");
+    assert_eq!(resource["Condition"].as_str(), Some(cond), "{key}");
+    assert!(t["Parameters"].get(param.as_str()).is_some(), "{param}");
+    // The condition is exactly "the parameter is empty".
+    let (f, eq) = intrinsic(&t["Conditions"][cond]).expect("a condition function");
+    assert_eq!(f, "Equals", "{cond}");
+    let eq = eq.as_sequence().unwrap();
+    assert_eq!(
+        intrinsic(&eq[0]).map(|(f, a)| (f, a.as_str().unwrap().to_owned())),
+        Some(("Ref".to_owned(), param.clone())),
+        "{cond}"
+    );
+    assert_eq!(eq[1].as_str(), Some(""), "{cond}");
+    Some(format!("{key}|{param}"))
+}
+
 /// The logical id a policy `Resource` names: only `!GetAtt X.Arn` of the template's own
-/// resources counts as scoped; `*`, wildcard ARNs and anything else fail.
+/// resources (or the [`sealing_key`]) counts as scoped; `*`, wildcard ARNs and anything else
+/// fail.
 fn scoped_resource(t: &Value, who: &str, r: &Value) -> String {
+    if let Some(key) = sealing_key(t, r) {
+        return key;
+    }
     let target = match intrinsic(r) {
         Some((tag, arg)) if tag == "GetAtt" => arg
             .as_str()
@@ -125,10 +166,14 @@ fn allowed(t: &Value, binary: &str, function: &Value) -> BTreeSet<(String, Strin
         for st in statements {
             let who = format!("{binary} {}", st["Sid"].as_str().unwrap_or("?"));
             assert_eq!(st["Effect"].as_str(), Some("Allow"), "{who}");
-            let resources: Vec<String> = one_or_many(&st["Resource"])
-                .into_iter()
-                .map(|r| scoped_resource(t, &who, r))
-                .collect();
+            // `!If` reads as a sequence too: take the sealing key whole.
+            let resources: Vec<String> = match sealing_key(t, &st["Resource"]) {
+                Some(key) => vec![key],
+                None => one_or_many(&st["Resource"])
+                    .into_iter()
+                    .map(|r| scoped_resource(t, &who, r))
+                    .collect(),
+            };
             for action in one_or_many(&st["Action"]) {
                 let action = action
                     .as_str()
@@ -155,9 +200,13 @@ fn event_source_needs(t: &Value, binary: &str, function: &Value) -> BTreeSet<(St
         .collect()
 }
 
-/// The logical id behind a function's environment variable (`VAR: !Ref X`).
-fn env_resource(function: &Value, binary: &str, var: &str) -> String {
+/// The logical id behind a function's environment variable (`VAR: !Ref X`, or the
+/// [`sealing_key`]).
+fn env_resource(t: &Value, function: &Value, binary: &str, var: &str) -> String {
     let v = &function["Properties"]["Environment"]["Variables"][var];
+    if let Some(key) = sealing_key(t, v) {
+        return key;
+    }
     match intrinsic(v) {
         Some((tag, arg)) if tag == "Ref" => arg.as_str().unwrap().to_owned(),
         _ => panic!("{binary}: {var} is {v:?}, not `!Ref` of a resource"),
@@ -165,10 +214,10 @@ fn env_resource(function: &Value, binary: &str, var: &str) -> String {
 }
 
 /// (action, logical id) pairs the function's ports call, from its `AWS_ACTIONS`.
-fn needed(function: &Value, binary: &str) -> BTreeSet<(String, String)> {
+fn needed(t: &Value, function: &Value, binary: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for grant in declared_grants(binary) {
-        let resource = env_resource(function, binary, grant.resource);
+        let resource = env_resource(t, function, binary, grant.resource);
         for action in grant.actions() {
             out.insert((action.to_owned(), resource.clone()));
         }
@@ -181,7 +230,7 @@ fn every_action_a_port_calls_is_allowed_on_its_resource() {
     let t = template();
     for (binary, function) in function_resources(&t) {
         let allowed = allowed(&t, &binary, function);
-        let missing: Vec<_> = needed(function, &binary)
+        let missing: Vec<_> = needed(&t, function, &binary)
             .difference(&allowed)
             .cloned()
             .collect();
@@ -196,7 +245,7 @@ fn every_action_a_port_calls_is_allowed_on_its_resource() {
 fn nothing_is_allowed_beyond_what_ports_and_event_sources_need() {
     let t = template();
     for (binary, function) in function_resources(&t) {
-        let mut needs = needed(function, &binary);
+        let mut needs = needed(&t, function, &binary);
         needs.extend(event_source_needs(&t, &binary, function));
         let extra: Vec<_> = allowed(&t, &binary, function)
             .difference(&needs)
@@ -619,4 +668,32 @@ fn events_are_kept_at_least_as_long_as_the_stream_keeps_records() {
         ),
     ]);
     assert!(rules_accept(&t, &defaults), "{defaults:?}");
+}
+
+#[test]
+fn only_the_api_seals_and_only_the_api_and_deliver_open_secrets() {
+    let t = template();
+    for (binary, function) in function_resources(&t) {
+        let kms: BTreeSet<String> = allowed(&t, &binary, function)
+            .into_iter()
+            .filter(|(action, _)| action.starts_with("kms:"))
+            .map(|(action, resource)| {
+                assert_eq!(resource, "SealingKey|SealingKeyArn", "{binary}: {action}");
+                action
+            })
+            .collect();
+        let expected: &[&str] = match binary.as_str() {
+            "api" => &["kms:Decrypt", "kms:GenerateDataKey"],
+            "deliver" => &["kms:Decrypt"],
+            _ => &[],
+        };
+        assert_eq!(
+            kms.iter().map(String::as_str).collect::<Vec<_>>(),
+            expected,
+            "{binary}"
+        );
+    }
+    let key = &t["Resources"]["SealingKey"]["Properties"];
+    assert_eq!(key["EnableKeyRotation"].as_bool(), Some(true));
+    assert_eq!(key["KeySpec"].as_str(), Some("SYMMETRIC_DEFAULT"));
 }

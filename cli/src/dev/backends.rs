@@ -20,9 +20,11 @@ use burstline::queue::memory::MemoryQueue;
 use burstline::queue::sqs::SqsQueue;
 use burstline::queue::{DeadLetterSink, DeliveryQueue, QueueReader};
 use burstline::requests::RequestCounter;
+use burstline::seal::local::LocalSealer;
 use burstline::store::EventStore;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::store::memory::MemoryStore;
+use burstline::tenants::Sealing;
 use burstline::tenants::dynamodb::DynamoTenants;
 use burstline::tenants::memory::MemoryTenants;
 use burstline::tenants::{EndpointStore, SubscriptionStore, TenantStore};
@@ -143,7 +145,11 @@ async fn aws(endpoint: Option<&str>, prefix: &str) -> anyhow::Result<Backends> {
     let ddb = aws_sdk_dynamodb::Client::new(&config);
     let kinesis = aws_sdk_kinesis::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone());
+    // Endpoint secrets are sealed at rest as in a deployment, with a local key instead of KMS
+    // derived from the resource prefix, so a restarted `burstline dev` opens what it sealed.
+    // Anyone who knows the prefix can open them: development only.
+    let tenants = DynamoTenants::new(ddb.clone(), &names.tenants_table, requests.clone())
+        .with_sealing(Sealing::Seal(Arc::new(LocalSealer::derived(prefix))));
     let log = KinesisLog::new(kinesis, &names.stream, requests.clone());
     let queue = SqsQueue::new(sqs.clone(), &p.delivery_queue_url, requests.clone());
     let queue_arn = format!(

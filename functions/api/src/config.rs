@@ -22,6 +22,8 @@ pub struct ApiConfig {
     /// `ALLOW_PRIVATE_NETWORKS` (false): accept `http` and private endpoint URLs. UNSAFE:
     /// local development only.
     pub allow_private_networks: bool,
+    /// `SEALING_KEY_ARN`: the KMS key endpoint secrets are sealed under.
+    pub sealing_key_arn: String,
     /// `STREAM_URL`, `STREAM_TOKEN_SECRET`, `STREAM_TOKEN_TTL_SECONDS`: the task routes.
     pub tasks: crate::task_config::TaskConfig,
     /// `METRICS_NAMESPACE` (`Burstline`): the CloudWatch namespace of its EMF metrics.
@@ -30,7 +32,7 @@ pub struct ApiConfig {
 
 impl ApiConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 11] = [
+    pub const VARS: [&'static str; 12] = [
         "STREAM_URL",
         "STREAM_TOKEN_SECRET",
         "STREAM_TOKEN_TTL_SECONDS",
@@ -42,6 +44,7 @@ impl ApiConfig {
         "SECRET_ROTATION_OVERLAP_HOURS",
         "ALLOW_PRIVATE_NETWORKS",
         "METRICS_NAMESPACE",
+        "SEALING_KEY_ARN",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -58,6 +61,7 @@ impl ApiConfig {
                 24,
             )?),
             allow_private_networks: parsed(env, "ALLOW_PRIVATE_NETWORKS", false)?,
+            sealing_key_arn: required(env, "SEALING_KEY_ARN")?,
             tasks: crate::task_config::TaskConfig::from_env(env)?,
             metrics_namespace: burstline::metrics::namespace(env)?,
         })

@@ -9,6 +9,7 @@ use burstline::endpoint::{
     Batching, Endpoint, EndpointState, MAX_BATCH_EVENTS, MAX_BATCH_WAIT_MS, validate_url,
 };
 use burstline::ids::{EndpointId, TenantId};
+use burstline::receiver_headers::{HeaderError, StaticHeaders};
 use burstline::signing::WebhookSecret;
 use burstline::subscription::EventFilter;
 use chrono::{DateTime, Utc};
@@ -64,7 +65,8 @@ pub async fn serve(
     }
 }
 
-/// The endpoint as the API shows it: never its secrets.
+/// The endpoint as the API shows it: never its secrets, and of its static headers only the
+/// names (`header_names`).
 pub fn view(ep: &Endpoint) -> Value {
     let (enabled, disabled) = match ep.state {
         EndpointState::Enabled => (true, Value::Null),
@@ -78,6 +80,7 @@ pub fn view(ep: &Endpoint) -> Value {
         "enabled": enabled,
         "disabled": disabled,
         "batching": ep.batching.map(|b| json!({"max_events": b.max_events, "max_wait_ms": b.max_wait_ms})),
+        "header_names": ep.headers.names(),
         "failing_since": ep.failing_since,
         "created_at": ep.created_at,
         "updated_at": ep.updated_at,
@@ -103,6 +106,72 @@ struct Changes {
     filters: Option<Vec<EventFilter>>,
     batching: Option<Option<Batching>>,
     enabled: Option<bool>,
+    headers: Option<HeadersChange>,
+}
+
+/// What a body's `headers` asks for. `Debug` shows names only.
+enum HeadersChange {
+    /// `null`: no static headers.
+    Clear,
+    /// An object: a string sets or replaces that header, `null` removes it, others stay.
+    Patch(Vec<(String, Option<String>)>),
+}
+
+impl std::fmt::Debug for HeadersChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeadersChange::Clear => f.write_str("Clear"),
+            HeadersChange::Patch(c) => f.debug_set().entries(c.iter().map(|(k, _)| k)).finish(),
+        }
+    }
+}
+
+impl HeadersChange {
+    /// The headers after this change to `current`, checked as a whole.
+    fn apply(&self, current: &StaticHeaders) -> Result<StaticHeaders, ApiError> {
+        match self {
+            HeadersChange::Clear => Ok(StaticHeaders::default()),
+            HeadersChange::Patch(changes) => current
+                .patched(changes.iter().map(|(k, v)| (k.as_str(), v.as_deref())))
+                .map_err(header_error),
+        }
+    }
+}
+
+fn header_error(e: HeaderError) -> ApiError {
+    invalid(&e.field, e.message)
+}
+
+/// Reads `headers`: `null` or an object of name → string (or `null` to remove, on PATCH).
+/// Each name and value is checked here, before anything is loaded.
+fn parse_headers(v: Value) -> Result<HeadersChange, ApiError> {
+    let map = match v {
+        Value::Null => return Ok(HeadersChange::Clear),
+        Value::Object(m) => m,
+        _ => {
+            return Err(invalid(
+                "headers",
+                "must be an object of header name to string value, or null",
+            ));
+        }
+    };
+    let mut changes = Vec::with_capacity(map.len());
+    for (name, value) in map {
+        let value = match value {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            _ => {
+                return Err(invalid(
+                    &format!("headers.{name}"),
+                    "must be a string, or null to remove it",
+                ));
+            }
+        };
+        changes.push((name, value));
+    }
+    let change = HeadersChange::Patch(changes);
+    change.apply(&StaticHeaders::default())?;
+    Ok(change)
 }
 
 fn parse_changes(mut body: Map<String, Value>, allow_private: bool) -> Result<Changes, ApiError> {
@@ -151,10 +220,13 @@ fn parse_changes(mut body: Map<String, Value>, allow_private: bool) -> Result<Ch
                 .ok_or_else(|| invalid("enabled", "must be true or false"))?,
         );
     }
+    if let Some(v) = body.remove("headers") {
+        c.headers = Some(parse_headers(v)?);
+    }
     if let Some(k) = body.keys().next() {
         return Err(invalid(
             k,
-            "unknown field; allowed: url, description, filters, batching, enabled",
+            "unknown field; allowed: url, description, filters, batching, enabled, headers",
         ));
     }
     Ok(c)
@@ -216,6 +288,9 @@ async fn create(api: &Api, tenant: &TenantId, request: &Request) -> Reply {
         };
     }
     ep.batching = c.batching.flatten();
+    if let Some(h) = &c.headers {
+        ep.headers = h.apply(&StaticHeaders::default())?;
+    }
     api.endpoints
         .create_endpoint(&ep)
         .await
@@ -284,6 +359,9 @@ async fn patch(api: &Api, tenant: &TenantId, id: &str, request: &Request) -> Rep
         }
         if let Some(b) = c.batching {
             ep.batching = b;
+        }
+        if let Some(h) = &c.headers {
+            ep.headers = h.apply(&ep.headers)?;
         }
         match c.enabled {
             Some(true) => {

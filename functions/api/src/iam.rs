@@ -4,12 +4,13 @@ use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::iam::Grant;
 use burstline::queue::sqs::SqsQueue;
+use burstline::seal::kms::KmsSealer;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 
 /// What the api calls: API keys and the whole `EndpointStore`, task heads and events (status,
 /// result, replay), `AttemptLog::list`, and for replays `DeliveryQueue::enqueue` and
-/// `DeliveryCursors::cursor`, `::rewind`.
+/// `DeliveryCursors::cursor`, `::rewind`; sealing and opening endpoint secrets (`Sealer`).
 pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "TENANTS_TABLE",
@@ -37,5 +38,9 @@ pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "DELIVERY_QUEUE_URL",
         methods: &[SqsQueue::ENQUEUE],
+    },
+    Grant {
+        resource: "SEALING_KEY_ARN",
+        methods: &[KmsSealer::SEAL, KmsSealer::OPEN],
     },
 ];

@@ -8,7 +8,10 @@ use burstline::clock::SystemClock;
 use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::queue::sqs::SqsQueue;
 use burstline::requests::RequestCounter;
+use burstline::seal::key_cache::KeyCachePolicy;
+use burstline::seal::kms::KmsSealer;
 use burstline::store::dynamodb::DynamoStore;
+use burstline::tenants::Sealing;
 use burstline::tenants::dynamodb::DynamoTenants;
 use lambda_http::{Error, Request, run, service_fn, tracing};
 use std::sync::Arc;
@@ -22,11 +25,16 @@ async fn main() -> Result<(), Error> {
     let aws = burstline::aws::load_config(None).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let requests = RequestCounter::default();
-    let tenants = Arc::new(DynamoTenants::new(
-        ddb.clone(),
-        &config.tenants_table,
+    let sealer = KmsSealer::from_config(
+        &aws,
+        &config.sealing_key_arn,
+        KeyCachePolicy::default(),
         requests.clone(),
-    ));
+    );
+    let tenants = Arc::new(
+        DynamoTenants::new(ddb.clone(), &config.tenants_table, requests.clone())
+            .with_sealing(Sealing::Seal(Arc::new(sealer))),
+    );
     let store = Arc::new(DynamoStore::new(
         ddb.clone(),
         &config.events_table,

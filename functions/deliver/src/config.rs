@@ -34,11 +34,13 @@ pub struct DeliverConfig {
     pub allow_private_networks: bool,
     /// `METRICS_NAMESPACE` (`Burstline`): the CloudWatch namespace of its EMF metrics.
     pub metrics_namespace: String,
+    /// `SEALING_KEY_ARN`: the KMS key endpoint secrets are sealed under (deliver only opens).
+    pub sealing_key_arn: String,
 }
 
 impl DeliverConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 12] = [
+    pub const VARS: [&'static str; 13] = [
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "DELIVERIES_TABLE",
@@ -51,6 +53,7 @@ impl DeliverConfig {
         "ATTEMPT_LOG_DAYS",
         "ALLOW_PRIVATE_NETWORKS",
         "METRICS_NAMESPACE",
+        "SEALING_KEY_ARN",
     ];
 
     /// Reads the configuration, naming the variable at fault.
@@ -82,6 +85,7 @@ impl DeliverConfig {
             attempt_log_days: parsed(env, "ATTEMPT_LOG_DAYS", 30)?,
             allow_private_networks: parsed(env, "ALLOW_PRIVATE_NETWORKS", false)?,
             metrics_namespace: burstline::metrics::namespace(env)?,
+            sealing_key_arn: required(env, "SEALING_KEY_ARN")?,
         })
     }
 }
@@ -93,9 +97,8 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let env = |k: &str| match k {
-            "EVENTS_TABLE" | "TENANTS_TABLE" | "DELIVERIES_TABLE" | "EVENT_STREAM_NAME" => {
-                Some("x".to_owned())
-            }
+            "EVENTS_TABLE" | "TENANTS_TABLE" | "DELIVERIES_TABLE" | "EVENT_STREAM_NAME"
+            | "SEALING_KEY_ARN" => Some("x".to_owned()),
             "DELIVERY_QUEUE_URL" | "DELIVERY_DLQ_URL" => Some("http://q".to_owned()),
             _ => None,
         };

@@ -2,6 +2,7 @@
 //! SSRF policy at connect time (SPEC §5).
 
 use crate::outcome::{Failure, Observed, parse_retry_after};
+use crate::request::Header;
 use async_trait::async_trait;
 use burstline::endpoint::validate_url;
 use burstline::ssrf::is_public;
@@ -26,7 +27,7 @@ pub struct Sent {
 #[async_trait]
 pub trait WebhookSender: Send + Sync {
     /// POSTs `body` with `headers` to `url`.
-    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Sent;
+    async fn post(&self, url: &str, headers: &[Header], body: Vec<u8>) -> Sent;
 }
 
 /// Refused by the SSRF policy; found in an error's source chain.
@@ -112,7 +113,7 @@ fn failure_of(err: &reqwest::Error) -> Failure {
 
 #[async_trait]
 impl WebhookSender for HttpSender {
-    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Sent {
+    async fn post(&self, url: &str, headers: &[Header], body: Vec<u8>) -> Sent {
         let started = Instant::now();
         // Literal IP hosts bypass the resolver, so the policy is checked here as well.
         if validate_url(url, self.allow_private).is_err() {
@@ -123,7 +124,7 @@ impl WebhookSender for HttpSender {
         }
         let mut request = self.client.post(url).body(body);
         for (name, value) in headers {
-            request = request.header(*name, value);
+            request = request.header(name.as_ref(), value);
         }
         let observed = match request.send().await {
             Err(e) => Observed::Failed(failure_of(&e)),

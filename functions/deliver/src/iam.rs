@@ -5,6 +5,7 @@ use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::iam::Grant;
 use burstline::log::kinesis::KinesisLog;
 use burstline::queue::sqs::SqsQueue;
+use burstline::seal::kms::KmsSealer;
 use burstline::store::dynamodb::DynamoStore;
 use burstline::tenants::dynamodb::DynamoTenants;
 
@@ -12,7 +13,8 @@ use burstline::tenants::dynamodb::DynamoTenants;
 /// endpoint and its health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log and
 /// the delivery cursors (`DeliveryCursors::claim`, `::advance`, `::release`), retries
 /// (`DeliveryQueue::enqueue`), dead letters, and `EventLog::put` for
-/// `burstline.endpoint.disabled`. Receiving and deleting jobs is the event source mapping's.
+/// `burstline.endpoint.disabled`, and opening sealed endpoint secrets (`Sealer::open`, never
+/// `::seal`). Receiving and deleting jobs is the event source mapping's.
 pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "EVENTS_TABLE",
@@ -46,5 +48,9 @@ pub const AWS_ACTIONS: &[Grant] = &[
     Grant {
         resource: "EVENT_STREAM_NAME",
         methods: &[KinesisLog::PUT],
+    },
+    Grant {
+        resource: "SEALING_KEY_ARN",
+        methods: &[KmsSealer::OPEN],
     },
 ];

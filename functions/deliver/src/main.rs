@@ -6,7 +6,10 @@ use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::log::kinesis::KinesisLog;
 use burstline::queue::sqs::SqsQueue;
 use burstline::requests::RequestCounter;
+use burstline::seal::key_cache::KeyCachePolicy;
+use burstline::seal::kms::KmsSealer;
 use burstline::store::dynamodb::DynamoStore;
+use burstline::tenants::Sealing;
 use burstline::tenants::dynamodb::DynamoTenants;
 use deliver::deadline::remaining;
 use deliver::http::HttpSender;
@@ -34,11 +37,16 @@ async fn main() -> Result<(), Error> {
             days(7),
             requests.clone(),
         )),
-        endpoints: Arc::new(DynamoTenants::new(
-            ddb.clone(),
-            &config.tenants_table,
-            requests.clone(),
-        )),
+        endpoints: Arc::new(
+            DynamoTenants::new(ddb.clone(), &config.tenants_table, requests.clone()).with_sealing(
+                Sealing::OpenOnly(Arc::new(KmsSealer::from_config(
+                    &aws,
+                    &config.sealing_key_arn,
+                    KeyCachePolicy::default(),
+                    requests.clone(),
+                ))),
+            ),
+        ),
         queue: Arc::new(SqsQueue::new(
             sqs.clone(),
             &config.delivery_queue_url,

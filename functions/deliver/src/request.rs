@@ -6,6 +6,10 @@ use burstline::signing::signature_header;
 use burstline::traceparent::Traceparent;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+
+/// One request header: name and value.
+pub type Header = (Cow<'static, str>, String);
 
 /// `user-agent` sent with every webhook.
 pub const USER_AGENT: &str = concat!("Burstline/", env!("CARGO_PKG_VERSION"));
@@ -62,14 +66,11 @@ pub fn batch_id(events: &[Envelope]) -> String {
     format!("batch_{}", &hex::encode(h.finalize())[..26])
 }
 
-/// The headers of one attempt at `now`.
-pub fn headers(
-    endpoint: &Endpoint,
-    delivery: &Delivery,
-    now: DateTime<Utc>,
-) -> Vec<(&'static str, String)> {
+/// The headers of one attempt at `now`: Burstline's own, then the endpoint's static headers
+/// (which can never name one of Burstline's; see [`burstline::receiver_headers`]).
+pub fn headers(endpoint: &Endpoint, delivery: &Delivery, now: DateTime<Utc>) -> Vec<Header> {
     let ts = now.timestamp();
-    let mut headers = vec![
+    let mut own = vec![
         ("content-type", "application/json".to_owned()),
         ("user-agent", USER_AGENT.to_owned()),
         ("webhook-id", delivery.webhook_id.clone()),
@@ -85,9 +86,17 @@ pub fn headers(
         ),
     ];
     if let Some(tp) = &delivery.traceparent {
-        headers.push(("traceparent", tp.to_string()));
+        own.push(("traceparent", tp.to_string()));
     }
-    headers
+    own.into_iter()
+        .map(|(name, value)| (Cow::Borrowed(name), value))
+        .chain(
+            endpoint
+                .headers
+                .iter()
+                .map(|(name, value)| (Cow::Owned(name.to_owned()), value.to_owned())),
+        )
+        .collect()
 }
 
 #[cfg(test)]
@@ -111,6 +120,7 @@ mod tests {
                 expires_at: None,
             }],
             batching,
+            headers: Default::default(),
             failing_since: None,
             created_at: now,
             updated_at: now,
@@ -192,6 +202,24 @@ mod tests {
         assert_ne!(d[0].webhook_id, d[1].webhook_id);
         let body: serde_json::Value = serde_json::from_slice(&d[2].body).unwrap();
         assert_eq!(body["events"][1]["seq"], 10);
+    }
+
+    #[test]
+    fn static_headers_follow_burstlines_own() {
+        let mut ep = endpoint(None);
+        ep.headers = burstline::receiver_headers::StaticHeaders::from_pairs([(
+            "Authorization",
+            "Bearer t0k",
+        )])
+        .unwrap();
+        let d = &deliveries(&ep, &events(1))[0];
+        let h = headers(&ep, d, Utc::now());
+        assert_eq!(h.len(), 6);
+        assert_eq!(
+            h[5],
+            (Cow::Borrowed("authorization"), "Bearer t0k".to_owned())
+        );
+        assert_eq!(h[2].0, "webhook-id");
     }
 
     #[test]

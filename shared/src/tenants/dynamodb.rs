@@ -3,11 +3,12 @@
 //! | item     | pk              | sk               | attributes |
 //! |----------|-----------------|------------------|------------|
 //! | tenant   | `TENANT#{id}`   | `TENANT`         | max_streams, created_at |
-//! | endpoint | `TENANT#{id}`   | `ENDPOINT#{ep}`  | filters (list), enabled, version, doc (the endpoint as JSON) |
+//! | endpoint | `TENANT#{id}`   | `ENDPOINT#{ep}`  | filters (list), enabled, version, doc (the endpoint as JSON, its secrets sealed: [`super::sealed_doc`]) |
 //! | api key  | `KEY#{sha256}`  | `KEY`            | tenant_id, scopes (list), prefix, created_at |
 //!
 //! A tenant's row and its endpoints share a partition, so fanout learns both with one Query.
 
+use super::sealed_doc::{EndpointDocs, Sealing};
 use super::{EndpointStore, SubscriptionStore, TenantStore};
 use crate::apikey::{KeyHash, KeyRecord, Scope};
 use crate::attrs::{Item, get_bool, get_list_s, get_n, get_s, get_time, n, parse, s};
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use std::sync::Arc;
 
 const TENANT_SK: &str = "TENANT";
 const ENDPOINT_PREFIX: &str = "ENDPOINT#";
@@ -34,6 +36,7 @@ pub struct DynamoTenants {
     client: Client,
     table: String,
     requests: RequestCounter,
+    docs: Arc<EndpointDocs>,
 }
 
 impl DynamoTenants {
@@ -64,7 +67,16 @@ impl DynamoTenants {
             client,
             table: table.into(),
             requests,
+            docs: Arc::new(EndpointDocs::new(None)),
         }
+    }
+
+    /// Seals (or only opens) endpoint secrets as `sealing` says. Without it, endpoint docs are
+    /// written in plaintext and sealed ones cannot be read: only tools and tests that never
+    /// touch secrets go without.
+    pub fn with_sealing(mut self, sealing: Sealing) -> Self {
+        self.docs = Arc::new(EndpointDocs::new(Some(sealing)));
+        self
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>> {
@@ -243,9 +255,8 @@ fn endpoint_sk(id: &EndpointId) -> String {
     format!("{ENDPOINT_PREFIX}{id}")
 }
 
-fn endpoint_item(ep: &Endpoint) -> Result<Item> {
-    let doc = serde_json::to_string(ep).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(item([
+fn endpoint_item(ep: &Endpoint, doc: String) -> Item {
+    item([
         ("pk", s(tenant_pk(&ep.tenant_id))),
         ("sk", s(endpoint_sk(&ep.id))),
         // `filters` and `enabled` are the subscription projection fanout reads.
@@ -256,15 +267,29 @@ fn endpoint_item(ep: &Endpoint) -> Result<Item> {
         ("enabled", AttributeValue::Bool(ep.is_enabled())),
         ("version", n(ep.version)),
         ("doc", s(doc)),
-    ]))
-}
-
-fn endpoint_from_item(it: &Item) -> Result<Endpoint> {
-    serde_json::from_str(get_s(it, "doc")?)
-        .map_err(|e| Error::InvalidData(format!("endpoint doc: {e}")))
+    ])
 }
 
 impl DynamoTenants {
+    async fn endpoint_item(&self, ep: &Endpoint) -> Result<Item> {
+        Ok(endpoint_item(ep, self.docs.write_doc(ep).await?))
+    }
+
+    /// The endpoint of an item, opened for the tenant and endpoint of its key.
+    async fn endpoint_from_item(&self, it: &Item) -> Result<Endpoint> {
+        let pk = get_s(it, "pk")?;
+        let sk = get_s(it, "sk")?;
+        let tenant = pk
+            .strip_prefix("TENANT#")
+            .ok_or_else(|| Error::InvalidData(format!("endpoint pk {pk}")))?;
+        let id = sk
+            .strip_prefix(ENDPOINT_PREFIX)
+            .ok_or_else(|| Error::InvalidData(format!("endpoint sk {sk}")))?;
+        let tenant: TenantId = parse("pk", tenant)?;
+        let id = EndpointId::parse(id).map_err(|e| Error::InvalidData(e.0))?;
+        self.docs.read_doc(&tenant, &id, get_s(it, "doc")?).await
+    }
+
     async fn query_tenant(&self, tenant: &TenantId) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
@@ -293,7 +318,10 @@ impl DynamoTenants {
 #[async_trait]
 impl EndpointStore for DynamoTenants {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
-        if self.put(endpoint_item(endpoint)?, Put::IfNew).await? {
+        if self
+            .put(self.endpoint_item(endpoint).await?, Put::IfNew)
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::AlreadyExists(format!("endpoint {}", endpoint.id)))
@@ -301,26 +329,29 @@ impl EndpointStore for DynamoTenants {
     }
 
     async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>> {
-        self.get(tenant_pk(tenant), &endpoint_sk(id))
-            .await?
-            .as_ref()
-            .map(endpoint_from_item)
-            .transpose()
+        match self.get(tenant_pk(tenant), &endpoint_sk(id)).await? {
+            Some(it) => self.endpoint_from_item(&it).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>> {
-        self.query_tenant(tenant)
-            .await?
-            .iter()
-            .filter(|it| get_s(it, "sk").is_ok_and(|sk| sk.starts_with(ENDPOINT_PREFIX)))
-            .map(endpoint_from_item)
-            .collect()
+        let mut out = Vec::new();
+        for it in self.query_tenant(tenant).await? {
+            if get_s(&it, "sk").is_ok_and(|sk| sk.starts_with(ENDPOINT_PREFIX)) {
+                out.push(self.endpoint_from_item(&it).await?);
+            }
+        }
+        Ok(out)
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool> {
         let expected = endpoint.version.saturating_sub(1);
-        self.put(endpoint_item(endpoint)?, Put::IfVersion(expected))
-            .await
+        self.put(
+            self.endpoint_item(endpoint).await?,
+            Put::IfVersion(expected),
+        )
+        .await
     }
 
     async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool> {

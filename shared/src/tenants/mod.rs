@@ -1,8 +1,12 @@
 //! Tenants, their API keys, and their webhook endpoints (with the subscription read side).
-//! One DynamoDB table holds all three; see `docs/architecture.md`.
+//! One DynamoDB table holds all three; see `docs/architecture.md`. Endpoint secrets are sealed
+//! at rest ([`sealed_doc`]).
 
 pub mod dynamodb;
 pub mod memory;
+pub mod sealed_doc;
+
+pub use sealed_doc::Sealing;
 
 use crate::apikey::{KeyHash, KeyRecord};
 use crate::endpoint::Endpoint;
