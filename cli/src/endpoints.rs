@@ -151,7 +151,13 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
         EndpointsCommand::List => {
             for ep in value["endpoints"].as_array().into_iter().flatten() {
                 let state = if ep["enabled"].as_bool() == Some(true) {
-                    "enabled".to_owned()
+                    match ep["paused"]["until"].as_str() {
+                        Some(until) => format!(
+                            "paused until {until} ({})",
+                            ep["paused"]["reason"].as_str().unwrap_or("?")
+                        ),
+                        None => "enabled".to_owned(),
+                    }
                 } else {
                     format!(
                         "disabled ({})",

@@ -23,6 +23,7 @@ pub mod attempts;
 mod attrs;
 pub mod auth;
 pub mod aws;
+pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod cursor;

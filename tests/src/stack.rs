@@ -144,19 +144,30 @@ impl Stack {
 
     /// The same wiring on in-memory adapters.
     pub fn memory() -> Stack {
+        let clock = ManualClock::new(chrono::Utc::now());
+        let mut stack = Self::memory_on(Arc::new(clock.clone()));
+        stack.manual_clock = Some(clock);
+        stack
+    }
+
+    /// In memory, with every clock (queue delays, visibility, expiry, deliver's) following
+    /// tokio's: under `start_paused`, simulated minutes pass as fast as the work allows.
+    pub fn memory_on_tokio_time() -> Stack {
+        Self::memory_on(Arc::new(burstline::clock::TokioClock::starting_at(
+            chrono::Utc::now(),
+        )))
+    }
+
+    fn memory_on(clock: Arc<dyn Clock>) -> Stack {
         let requests = RequestCounter::default();
         let log = MemoryLog::new(requests.clone());
         let tenants = MemoryTenants::new(requests.clone());
-        let clock = ManualClock::new(chrono::Utc::now());
-        let queue = MemoryQueue::with_clock(
-            Duration::from_secs(60),
-            requests.clone(),
-            Arc::new(clock.clone()),
-        );
+        let queue =
+            MemoryQueue::with_clock(Duration::from_secs(60), requests.clone(), clock.clone());
         let dlq = MemoryQueue::with_clock(
             Duration::from_secs(60),
             RequestCounter::default(),
-            Arc::new(clock.clone()),
+            clock.clone(),
         );
         Stack {
             log: Arc::new(log.clone()),
@@ -165,7 +176,7 @@ impl Stack {
             store: Arc::new(MemoryStore::with_clock(
                 requests.clone(),
                 chrono::Duration::days(7),
-                Arc::new(clock.clone()),
+                clock.clone(),
             )),
             tenants: Arc::new(tenants.clone()),
             subscriptions: Arc::new(tenants.clone()),
@@ -176,8 +187,8 @@ impl Stack {
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(MemoryAttempts::default()),
             cursors: Arc::new(MemoryCursors::new(requests.clone())),
-            clock: Arc::new(clock.clone()),
-            manual_clock: Some(clock),
+            clock: clock.clone(),
+            manual_clock: None,
             requests,
             provisioned: None,
         }

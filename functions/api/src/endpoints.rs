@@ -57,6 +57,12 @@ pub fn view(ep: &Endpoint) -> Value {
         "disabled": disabled,
         "batching": ep.batching.map(|b| json!({"max_events": b.max_events, "max_wait_ms": b.max_wait_ms})),
         "failing_since": ep.failing_since,
+        "paused": ep.breaker.paused_until.map(|until| json!({
+            "until": until,
+            "reason": ep.breaker.reason,
+            "failures": ep.breaker.failures,
+            "probing": ep.breaker.probe.is_some(),
+        })),
         "created_at": ep.created_at,
         "updated_at": ep.updated_at,
     })
@@ -266,6 +272,7 @@ async fn patch(api: &Api, tenant: &TenantId, id: &str, request: &Request) -> Rep
             Some(true) => {
                 ep.state = EndpointState::Enabled;
                 ep.failing_since = None;
+                ep.breaker = Default::default();
             }
             Some(false) if ep.is_enabled() => {
                 ep.state = EndpointState::Disabled {
@@ -315,6 +322,7 @@ async fn enable(api: &Api, tenant: &TenantId, id: &str) -> Reply {
     let ep = update(api, tenant, id, |ep, _| {
         ep.state = EndpointState::Enabled;
         ep.failing_since = None;
+        ep.breaker = Default::default();
         Ok(())
     })
     .await?;

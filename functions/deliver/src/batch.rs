@@ -5,7 +5,8 @@
 //! message.
 
 use crate::deadline::Cutoff;
-use crate::handler::{Aftermath, Deliver};
+use crate::followup::Aftermath;
+use crate::handler::Deliver;
 use crate::ordered::run_in_turn;
 use burstline::job::DeliveryJob;
 use std::collections::HashMap;
