@@ -51,6 +51,26 @@ enum EndpointsCommand {
         /// With batching: longest wait to fill a batch, in ms (0-1000).
         #[arg(long, requires = "batch_max_events")]
         batch_max_wait_ms: Option<u32>,
+        /// Most requests per second it receives (1-10000; default 1000).
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        /// Most requests in flight to it at once (1-32; default 8).
+        #[arg(long)]
+        max_in_flight: Option<u32>,
+    },
+    /// Set an endpoint's limits; `default` puts one back to its default.
+    #[command(
+        after_help = "Example:\n  burstline endpoints limit ep_01JD4Z6Q8K3M2N7P9R5T0V1W2X --rate-limit 20 --max-in-flight 4"
+    )]
+    Limit {
+        /// Endpoint id.
+        id: String,
+        /// Requests per second (1-10000), or `default`.
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// Requests in flight at once (1-32), or `default`.
+        #[arg(long)]
+        max_in_flight: Option<String>,
     },
     /// List endpoints.
     #[command(after_help = "Example:\n  burstline endpoints list --api-url $BURSTLINE_URL")]
@@ -88,6 +108,8 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
             description,
             batch_max_events,
             batch_max_wait_ms,
+            rate_limit,
+            max_in_flight,
         } => {
             let mut body = json!({"url": url});
             if !filters.is_empty() {
@@ -100,6 +122,12 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                 body["batching"] =
                     json!({"max_events": n, "max_wait_ms": batch_max_wait_ms.unwrap_or(0)});
             }
+            if let Some(n) = rate_limit {
+                body["rate_limit"] = json!(n);
+            }
+            if let Some(n) = max_in_flight {
+                body["max_in_flight"] = json!(n);
+            }
             (
                 reqwest::Method::POST,
                 "/v1/endpoints".to_owned(),
@@ -107,6 +135,23 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
             )
         }
         EndpointsCommand::List => (reqwest::Method::GET, "/v1/endpoints".to_owned(), None),
+        EndpointsCommand::Limit {
+            id,
+            rate_limit,
+            max_in_flight,
+        } => {
+            let mut body = json!({});
+            for (field, value) in [("rate_limit", rate_limit), ("max_in_flight", max_in_flight)] {
+                if let Some(v) = value {
+                    body[field] = limit_value(field, v)?;
+                }
+            }
+            (
+                reqwest::Method::PATCH,
+                format!("/v1/endpoints/{id}"),
+                Some(body),
+            )
+        }
         EndpointsCommand::Rotate { id } => (
             reqwest::Method::POST,
             format!("/v1/endpoints/{id}/rotate-secret"),
@@ -171,11 +216,13 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                     .filter_map(Value::as_str)
                     .collect();
                 println!(
-                    "{}  {}  {}  [{}]",
+                    "{}  {}  {}  [{}]  {}/s, {} in flight",
                     ep["id"].as_str().unwrap_or(""),
                     state,
                     ep["url"].as_str().unwrap_or(""),
-                    filters.join(", ")
+                    filters.join(", "),
+                    ep["rate_limit"],
+                    ep["max_in_flight"]
                 );
             }
         }
@@ -191,6 +238,22 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
         EndpointsCommand::Enable { .. } => {
             println!("enabled {}", value["id"].as_str().unwrap_or(""))
         }
+        EndpointsCommand::Limit { .. } => println!(
+            "{}  {}/s, {} in flight",
+            value["id"].as_str().unwrap_or(""),
+            value["rate_limit"],
+            value["max_in_flight"]
+        ),
     }
     Ok(())
+}
+
+/// A limit as typed: a whole number, or `default` (sent as null).
+fn limit_value(field: &str, v: &str) -> anyhow::Result<Value> {
+    if v == "default" {
+        return Ok(Value::Null);
+    }
+    v.parse::<u64>()
+        .map(|n| json!(n))
+        .with_context(|| format!("--{}: a whole number or `default`", field.replace('_', "-")))
 }

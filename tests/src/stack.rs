@@ -13,6 +13,9 @@ use burstline::cursor::memory::MemoryCursors;
 use burstline::log::kinesis::KinesisLog;
 use burstline::log::memory::MemoryLog;
 use burstline::log::{EventLog, ShardReader};
+use burstline::permits::PermitStore;
+use burstline::permits::dynamodb::DynamoPermits;
+use burstline::permits::memory::MemoryPermits;
 use burstline::provision::{Provisioned, ResourceNames, ensure};
 use burstline::queue::memory::MemoryQueue;
 use burstline::queue::sqs::SqsQueue;
@@ -61,6 +64,8 @@ pub struct Stack {
     pub attempts: Arc<dyn AttemptLog>,
     /// Endpoint × task delivery cursors.
     pub cursors: Arc<dyn DeliveryCursors>,
+    /// Endpoints' shared limits.
+    pub permits: Arc<dyn PermitStore>,
     /// The clock queues, the event store and deliver run on (manual in memory, system on
     /// moto).
     pub clock: Arc<dyn Clock>,
@@ -111,6 +116,7 @@ impl Stack {
             &names.deliveries_table,
             chrono::Duration::days(30),
         );
+        let ddb_permits = ddb.clone();
         let cursors = DynamoCursors::new(
             ddb.clone(),
             &names.deliveries_table,
@@ -135,6 +141,11 @@ impl Stack {
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(attempts),
             cursors: Arc::new(cursors),
+            permits: Arc::new(DynamoPermits::new(
+                ddb_permits,
+                &names.deliveries_table,
+                requests.clone(),
+            )),
             clock: Arc::new(SystemClock),
             manual_clock: None,
             requests,
@@ -187,6 +198,7 @@ impl Stack {
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(MemoryAttempts::default()),
             cursors: Arc::new(MemoryCursors::new(requests.clone())),
+            permits: Arc::new(MemoryPermits::new(requests.clone())),
             clock: clock.clone(),
             manual_clock: None,
             requests,
@@ -219,6 +231,8 @@ impl Stack {
             log: self.log.clone(),
             sender,
             clock: self.clock.clone(),
+            // A new process: its own lease holder on the stack's shared permits.
+            throttle: Arc::new(deliver::Throttle::new(self.permits.clone())),
             policy,
         }
     }

@@ -69,6 +69,7 @@ pub(crate) async fn run(
         .iter_mut()
         .flat_map(|(_, a)| std::mem::take(&mut a.attempts))
         .collect();
+    deps.throttle.release_idle(deps.clock.as_ref()).await;
     if let Err(e) = deps.attempts.record(&attempts).await {
         // The attempt log is for insight; a gap there must not cause duplicate deliveries.
         warn!(error = %e, attempts = attempts.len(), "attempt log write failed");

@@ -11,6 +11,7 @@ use crate::paging::Pager;
 use crate::policy::Policy;
 use crate::record::{attempt_record, summary};
 use crate::request::{deliveries, headers};
+use crate::throttle::{Throttle, Throttled};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use burstline::Error;
 use burstline::attempts::{AttemptLog, AttemptStatus};
@@ -48,6 +49,8 @@ pub struct Deliver {
     pub sender: Arc<dyn WebhookSender>,
     /// Now.
     pub clock: Arc<dyn Clock>,
+    /// Per-endpoint limits (one per warm process).
+    pub throttle: Arc<Throttle>,
     /// Retry and health policy.
     pub policy: Policy,
 }
@@ -200,6 +203,17 @@ pub(crate) async fn deliver_job(
                 defer(&mut out, rest(&job, first), until, at);
                 return Ok(out);
             }
+            let _permit = match deps
+                .throttle
+                .acquire(&endpoint, deps.clock.as_ref())
+                .await?
+            {
+                Throttled::Go(permit) => permit,
+                Throttled::Defer(until) => {
+                    defer(&mut out, rest(&job, first), until, at);
+                    return Ok(out);
+                }
+            };
             pager.saw(post.body.len() / post.seqs.len().max(1));
             let sent = deps
                 .sender

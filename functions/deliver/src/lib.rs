@@ -23,6 +23,7 @@
 //! - `batch`: a batch's jobs grouped by endpoint × task, run in chain order until the deadline,
 //!   settled per message.
 //! - `ordered`: one job in its turn on the endpoint × task cursor (claim, deliver, advance).
+//! - [`throttle`]: per-endpoint `rate_limit` and `max_in_flight`, leased from a shared item.
 //! - [`error`]: the crate's error type, [`DeliverError`].
 
 mod batch;
@@ -43,9 +44,11 @@ pub mod paging;
 pub mod policy;
 pub mod record;
 pub mod request;
+pub mod throttle;
 
 pub use config::DeliverConfig;
 pub use error::DeliverError;
 pub use handler::{Deliver, handle, handle_until};
 pub use iam::AWS_ACTIONS;
 pub use policy::Policy;
+pub use throttle::Throttle;
