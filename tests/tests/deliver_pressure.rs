@@ -247,6 +247,11 @@ async fn a_retry_storm_is_held_back_by_the_breaker() {
 
     let posts = rx.posts();
     let during = posts.iter().filter(|p| p.at < outage).count();
+    eprintln!(
+        "{} POSTs in all, {during} during the outage, last at {:?}",
+        posts.len(),
+        posts.iter().map(|p| p.at).max()
+    );
     assert!(
         during <= 100,
         "{during} POSTs during the outage (today: ~1,000 per schedule step)"
