@@ -55,6 +55,12 @@ enum EndpointsCommand {
         /// `--header 'Authorization: Bearer …'`. Write-only: listed by name, never by value.
         #[arg(long = "header", value_name = "NAME: VALUE")]
         headers: Vec<String>,
+        /// Most requests per second it receives (1-10000; default 1000).
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        /// Most requests in flight to it at once (1-32; default 8).
+        #[arg(long)]
+        max_in_flight: Option<u32>,
     },
     /// Change an endpoint's static headers; the others stay as they are.
     #[command(
@@ -72,6 +78,20 @@ enum EndpointsCommand {
         /// Remove every static header.
         #[arg(long, conflicts_with_all = ["set", "remove"])]
         clear: bool,
+    },
+    /// Set an endpoint's limits; `default` puts one back to its default.
+    #[command(
+        after_help = "Example:\n  burstline endpoints limit ep_01JD4Z6Q8K3M2N7P9R5T0V1W2X --rate-limit 20 --max-in-flight 4"
+    )]
+    Limit {
+        /// Endpoint id.
+        id: String,
+        /// Requests per second (1-10000), or `default`.
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// Requests in flight at once (1-32), or `default`.
+        #[arg(long)]
+        max_in_flight: Option<String>,
     },
     /// List endpoints.
     #[command(after_help = "Example:\n  burstline endpoints list --api-url $BURSTLINE_URL")]
@@ -110,6 +130,8 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
             batch_max_events,
             batch_max_wait_ms,
             headers,
+            rate_limit,
+            max_in_flight,
         } => {
             let mut body = json!({"url": url});
             if !filters.is_empty() {
@@ -124,6 +146,12 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
             }
             if !headers.is_empty() {
                 body["headers"] = header_object(headers, &[])?;
+            }
+            if let Some(n) = rate_limit {
+                body["rate_limit"] = json!(n);
+            }
+            if let Some(n) = max_in_flight {
+                body["max_in_flight"] = json!(n);
             }
             (
                 reqwest::Method::POST,
@@ -149,6 +177,23 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                 reqwest::Method::PATCH,
                 format!("/v1/endpoints/{id}"),
                 Some(json!({ "headers": headers })),
+            )
+        }
+        EndpointsCommand::Limit {
+            id,
+            rate_limit,
+            max_in_flight,
+        } => {
+            let mut body = json!({});
+            for (field, value) in [("rate_limit", rate_limit), ("max_in_flight", max_in_flight)] {
+                if let Some(v) = value {
+                    body[field] = limit_value(field, v)?;
+                }
+            }
+            (
+                reqwest::Method::PATCH,
+                format!("/v1/endpoints/{id}"),
+                Some(body),
             )
         }
         EndpointsCommand::Rotate { id } => (
@@ -195,7 +240,13 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
         EndpointsCommand::List => {
             for ep in value["endpoints"].as_array().into_iter().flatten() {
                 let state = if ep["enabled"].as_bool() == Some(true) {
-                    "enabled".to_owned()
+                    match ep["paused"]["until"].as_str() {
+                        Some(until) => format!(
+                            "paused until {until} ({})",
+                            ep["paused"]["reason"].as_str().unwrap_or("?")
+                        ),
+                        None => "enabled".to_owned(),
+                    }
                 } else {
                     format!(
                         "disabled ({})",
@@ -220,11 +271,13 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                     format!("  headers: {}", headers.join(", "))
                 };
                 println!(
-                    "{}  {}  {}  [{}]{}",
+                    "{}  {}  {}  [{}]  {}/s, {} in flight{}",
                     ep["id"].as_str().unwrap_or(""),
                     state,
                     ep["url"].as_str().unwrap_or(""),
                     filters.join(", "),
+                    ep["rate_limit"],
+                    ep["max_in_flight"],
                     headers
                 );
             }
@@ -258,8 +311,24 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                 }
             );
         }
+        EndpointsCommand::Limit { .. } => println!(
+            "{}  {}/s, {} in flight",
+            value["id"].as_str().unwrap_or(""),
+            value["rate_limit"],
+            value["max_in_flight"]
+        ),
     }
     Ok(())
+}
+
+/// A limit as typed: a whole number, or `default` (sent as null).
+fn limit_value(field: &str, v: &str) -> anyhow::Result<Value> {
+    if v == "default" {
+        return Ok(Value::Null);
+    }
+    v.parse::<u64>()
+        .map(|n| json!(n))
+        .with_context(|| format!("--{}: a whole number or `default`", field.replace('_', "-")))
 }
 
 /// The api's `headers` object: each `Name: value` of `set` as a string, each name of `remove`

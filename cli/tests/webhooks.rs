@@ -137,6 +137,52 @@ async fn endpoints_commands_through_the_api() {
     let out = burstline_async(s(&["endpoints", "enable", &id]), env.clone()).await;
     assert!(out.status.success());
 
+    // Limits: set, shown, refused when out of range (naming the field).
+    let limit = s(&[
+        "endpoints",
+        "limit",
+        &id,
+        "--rate-limit",
+        "20",
+        "--max-in-flight",
+        "4",
+    ]);
+    let out = burstline_async(limit, env.clone()).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("20/s, 4 in flight"),
+        "{}",
+        text(&out.stdout)
+    );
+    let too_many = s(&["endpoints", "limit", &id, "--max-in-flight", "99"]);
+    let out = burstline_async(too_many, env.clone()).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("field max_in_flight"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A pause (as deliver's breaker writes it) shows in the list.
+    let tenant: burstline::ids::TenantId = "acme".parse().unwrap();
+    let mut ep = stack
+        .endpoints
+        .endpoint(&tenant, &id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    ep.breaker.paused_until = Some(chrono::Utc::now() + chrono::Duration::seconds(30));
+    ep.breaker.reason = Some(burstline::breaker::PauseReason::RetryAfter);
+    ep.version += 1;
+    assert!(stack.endpoints.update_endpoint(&ep).await.unwrap());
+    let out = burstline_async(s(&["endpoints", "list"]), env.clone()).await;
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("paused until")
+            && listed.contains("(retry_after)")
+            && listed.contains("20/s, 4 in flight"),
+        "{listed}"
+    );
+
     let out = burstline_async(s(&["endpoints", "add", "--url", "ftp://nope"]), env.clone()).await;
     assert!(!out.status.success());
     assert!(

@@ -1,6 +1,7 @@
 //! Webhook endpoints: a tenant's URL, signing secrets, event-type filters, batching and health.
 //! The [`Subscription`] fanout reads is a projection of the same stored item.
 
+use crate::breaker::Breaker;
 use crate::ids::{EndpointId, TenantId};
 use crate::receiver_headers::StaticHeaders;
 use crate::signing::WebhookSecret;
@@ -87,6 +88,17 @@ pub struct Endpoint {
     pub headers: StaticHeaders,
     /// Start of the current run of failures, if failing.
     pub failing_since: Option<DateTime<Utc>>,
+    /// The circuit breaker: failures in a row, and a pause while paused ([`crate::breaker`]).
+    #[serde(default, skip_serializing_if = "Breaker::is_clear")]
+    pub breaker: Breaker,
+    /// Most requests per second it receives, across every deliver invocation; `None`: the
+    /// default ([`crate::endpoint_limits`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    /// Most requests in flight to it at once, across every deliver invocation; `None`: the
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -119,6 +131,9 @@ impl Endpoint {
             batching: None,
             headers: StaticHeaders::default(),
             failing_since: None,
+            breaker: Breaker::default(),
+            rate_limit: None,
+            max_in_flight: None,
             created_at: now,
             updated_at: now,
             version: 1,

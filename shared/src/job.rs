@@ -116,6 +116,14 @@ pub enum DlqMessage {
 }
 
 impl DeadLetter {
+    /// The DLQ message, grouped by the job's tenant like the job itself.
+    pub fn to_outgoing(&self) -> Outgoing {
+        Outgoing {
+            group: self.job.tenant_id.to_string(),
+            body: self.to_body(),
+        }
+    }
+
     /// The DLQ message body: `{"dead_letter":{…}}`.
     pub fn to_body(&self) -> String {
         serde_json::to_string(&serde_json::json!({ "dead_letter": self })).unwrap_or_default()
@@ -146,28 +154,48 @@ pub struct JobMessage {
     pub jobs: Vec<DeliveryJob>,
 }
 
+/// One SQS message on its way out: the body, and the `MessageGroupId` it is sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The owning tenant: with SQS fair queues, a tenant that holds most in-flight messages
+    /// (a backlog, slow consumers) no longer delays the other tenants' messages.
+    pub group: String,
+    /// The message body.
+    pub body: String,
+}
+
 /// Bundles jobs into message bodies: one endpoint per message, in order, each body at most
 /// [`MAX_MESSAGE_BYTES`] unless a single job is larger. Bundling is what keeps a burst across
 /// many tasks to about one `SendMessageBatch` per fanout batch.
 pub fn pack_messages(jobs: &[DeliveryJob]) -> Vec<String> {
-    let mut by_endpoint: Vec<(&EndpointId, Vec<String>)> = Vec::new();
+    pack_grouped(jobs).into_iter().map(|m| m.body).collect()
+}
+
+/// [`pack_messages`], each message with its tenant as the group (an endpoint has one tenant,
+/// so every job of a message shares it).
+pub fn pack_grouped(jobs: &[DeliveryJob]) -> Vec<Outgoing> {
+    let mut by_endpoint: Vec<(&EndpointId, &TenantId, Vec<String>)> = Vec::new();
     for job in jobs {
         let json = serde_json::to_string(job).unwrap_or_default();
         match by_endpoint
             .iter_mut()
-            .find(|(ep, _)| *ep == &job.endpoint_id)
+            .find(|(ep, tenant, _)| *ep == &job.endpoint_id && *tenant == &job.tenant_id)
         {
-            Some((_, list)) => list.push(json),
-            None => by_endpoint.push((&job.endpoint_id, vec![json])),
+            Some((_, _, list)) => list.push(json),
+            None => by_endpoint.push((&job.endpoint_id, &job.tenant_id, vec![json])),
         }
     }
-    let mut bodies = Vec::new();
-    for (_, list) in by_endpoint {
+    let mut out = Vec::new();
+    for (_, tenant, list) in by_endpoint {
+        let message = |jobs: &[String]| Outgoing {
+            group: tenant.to_string(),
+            body: format!("{{\"jobs\":[{}]}}", jobs.join(",")),
+        };
         let mut current: Vec<String> = Vec::new();
         let mut size = 0;
         for json in list {
             if !current.is_empty() && size + json.len() + 1 > MAX_MESSAGE_BYTES {
-                bodies.push(format!("{{\"jobs\":[{}]}}", current.join(",")));
+                out.push(message(&current));
                 current.clear();
                 size = 0;
             }
@@ -175,10 +203,10 @@ pub fn pack_messages(jobs: &[DeliveryJob]) -> Vec<String> {
             current.push(json);
         }
         if !current.is_empty() {
-            bodies.push(format!("{{\"jobs\":[{}]}}", current.join(",")));
+            out.push(message(&current));
         }
     }
-    bodies
+    out
 }
 
 /// Decodes a message body into its jobs.

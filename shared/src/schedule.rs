@@ -64,8 +64,11 @@ pub fn next_delay(
 
 /// How long to delay the next SQS message on the way to a due time `remaining` away: the
 /// whole wait if SQS allows it, else the maximum, and the receiver re-enqueues the rest.
+/// Rounded up to whole seconds (SQS's `DelaySeconds`), so the message never arrives before it
+/// is due and loops back with a zero delay.
 pub fn sqs_delay(remaining: Duration) -> Duration {
-    remaining.min(MAX_SQS_DELAY)
+    let whole = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
+    Duration::from_secs(whole).min(MAX_SQS_DELAY)
 }
 
 #[cfg(test)]
@@ -108,6 +111,11 @@ mod tests {
     fn long_waits_chain_through_sqs() {
         assert_eq!(sqs_delay(Duration::from_secs(30)), Duration::from_secs(30));
         assert_eq!(sqs_delay(Duration::from_secs(7200)), MAX_SQS_DELAY);
+        assert_eq!(
+            sqs_delay(Duration::from_millis(4_200)),
+            Duration::from_secs(5),
+            "never early"
+        );
     }
 
     #[test]

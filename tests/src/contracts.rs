@@ -332,6 +332,100 @@ pub async fn enqueue_refuses_delays_over_15_minutes(stack: Stack) {
     );
 }
 
+/// Every job message and dead letter carries `MessageGroupId` = its tenant (SQS fair queues on
+/// a standard queue), and the queue hands it back on receive. Decided on moto by: **moto** (a
+/// standard queue accepts the attribute and returns it as a system attribute, as SQS does).
+/// Failed before the fix: messages were sent without a group.
+pub async fn job_messages_are_grouped_by_tenant(stack: Stack) {
+    let mut a = job_of_size(&EndpointId::generate(), 100);
+    a.tenant_id = "tenant-a".parse().unwrap();
+    let mut b = job_of_size(&EndpointId::generate(), 100);
+    b.tenant_id = "tenant-b".parse().unwrap();
+    stack
+        .queue
+        .enqueue(&[a.clone(), b.clone()], Duration::ZERO)
+        .await
+        .unwrap();
+    let mut groups: Vec<(Option<String>, String)> = receive_all(&stack)
+        .await
+        .into_iter()
+        .map(|m| {
+            let jobs = burstline::job::unpack_message(&m.body).unwrap();
+            (m.group, jobs[0].tenant_id.to_string())
+        })
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        [
+            (Some("tenant-a".to_owned()), "tenant-a".to_owned()),
+            (Some("tenant-b".to_owned()), "tenant-b".to_owned()),
+        ]
+    );
+    let letter = DeadLetter {
+        job: b,
+        reason: "test".into(),
+        url: None,
+        dead_at: Utc::now(),
+    };
+    stack.dead_letters.dead_letter(&[letter]).await.unwrap();
+    let dead = stack.dlq_reader.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].group.as_deref(), Some("tenant-b"));
+}
+
+/// The permits item of an endpoint's limits is written only at the version read: of two
+/// invocations that read the same version, exactly one write lands, so their grants never sum
+/// past the limits. Decided on moto by: **moto** (DynamoDB's condition expression).
+pub async fn permits_are_written_only_at_the_version_read(stack: Stack) {
+    use burstline::endpoint_limits::{Limits, grant};
+    let tenant: burstline::ids::TenantId = "acme".parse().unwrap();
+    let ep = EndpointId::generate();
+    let (empty, v0) = stack.permits.permits(&tenant, &ep).await.unwrap();
+    assert_eq!(v0, 0);
+    let limits = Limits::of(Some(10), Some(2));
+    let now = Utc::now();
+    let (a, _) = grant(&empty, limits, "a", 10, 2, now);
+    let (b, _) = grant(&empty, limits, "b", 10, 2, now);
+    assert!(
+        stack
+            .permits
+            .put_permits(&tenant, &ep, &a, v0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stack
+            .permits
+            .put_permits(&tenant, &ep, &b, v0)
+            .await
+            .unwrap(),
+        "the second writer of version 0 loses"
+    );
+    let (read, v1) = stack.permits.permits(&tenant, &ep).await.unwrap();
+    assert_eq!((read.clone(), v1), (a, 1));
+    let (b, g) = grant(&read, limits, "b", 10, 2, now);
+    assert_eq!(
+        (g.tokens, g.slots),
+        (0, 0),
+        "nothing left for b this second"
+    );
+    assert!(
+        stack
+            .permits
+            .put_permits(&tenant, &ep, &b, v1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stack
+            .permits
+            .put_permits(&tenant, &ep, &b, v1)
+            .await
+            .unwrap()
+    );
+}
+
 /// Deleting handles in any number: `DeleteMessageBatch` takes 10 per request, so 25 take
 /// three. Enforced on moto by: **the adapter** (moto accepts larger batches; both adapters
 /// chunk). A pin of the chunking: this passed before the fix too.

@@ -13,6 +13,9 @@ use burstline::cursor::memory::MemoryCursors;
 use burstline::log::kinesis::KinesisLog;
 use burstline::log::memory::MemoryLog;
 use burstline::log::{EventLog, ShardReader};
+use burstline::permits::PermitStore;
+use burstline::permits::dynamodb::DynamoPermits;
+use burstline::permits::memory::MemoryPermits;
 use burstline::provision::{Provisioned, ResourceNames, ensure};
 use burstline::queue::memory::MemoryQueue;
 use burstline::queue::sqs::SqsQueue;
@@ -64,6 +67,8 @@ pub struct Stack {
     pub attempts: Arc<dyn AttemptLog>,
     /// Endpoint × task delivery cursors.
     pub cursors: Arc<dyn DeliveryCursors>,
+    /// Endpoints' shared limits.
+    pub permits: Arc<dyn PermitStore>,
     /// The clock queues, the event store and deliver run on (manual in memory, system on
     /// moto).
     pub clock: Arc<dyn Clock>,
@@ -127,6 +132,7 @@ impl Stack {
             &names.deliveries_table,
             chrono::Duration::days(30),
         );
+        let ddb_permits = ddb.clone();
         let cursors = DynamoCursors::new(
             ddb.clone(),
             &names.deliveries_table,
@@ -151,6 +157,11 @@ impl Stack {
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(attempts),
             cursors: Arc::new(cursors),
+            permits: Arc::new(DynamoPermits::new(
+                ddb_permits,
+                &names.deliveries_table,
+                requests.clone(),
+            )),
             clock: Arc::new(SystemClock),
             manual_clock: None,
             requests,
@@ -161,19 +172,30 @@ impl Stack {
 
     /// The same wiring on in-memory adapters.
     pub fn memory() -> Stack {
+        let clock = ManualClock::new(chrono::Utc::now());
+        let mut stack = Self::memory_on(Arc::new(clock.clone()));
+        stack.manual_clock = Some(clock);
+        stack
+    }
+
+    /// In memory, with every clock (queue delays, visibility, expiry, deliver's) following
+    /// tokio's: under `start_paused`, simulated minutes pass as fast as the work allows.
+    pub fn memory_on_tokio_time() -> Stack {
+        Self::memory_on(Arc::new(burstline::clock::TokioClock::starting_at(
+            chrono::Utc::now(),
+        )))
+    }
+
+    fn memory_on(clock: Arc<dyn Clock>) -> Stack {
         let requests = RequestCounter::default();
         let log = MemoryLog::new(requests.clone());
         let tenants = MemoryTenants::new(requests.clone());
-        let clock = ManualClock::new(chrono::Utc::now());
-        let queue = MemoryQueue::with_clock(
-            Duration::from_secs(60),
-            requests.clone(),
-            Arc::new(clock.clone()),
-        );
+        let queue =
+            MemoryQueue::with_clock(Duration::from_secs(60), requests.clone(), clock.clone());
         let dlq = MemoryQueue::with_clock(
             Duration::from_secs(60),
             RequestCounter::default(),
-            Arc::new(clock.clone()),
+            clock.clone(),
         );
         Stack {
             log: Arc::new(log.clone()),
@@ -182,7 +204,7 @@ impl Stack {
             store: Arc::new(MemoryStore::with_clock(
                 requests.clone(),
                 chrono::Duration::days(7),
-                Arc::new(clock.clone()),
+                clock.clone(),
             )),
             tenants: Arc::new(tenants.clone()),
             subscriptions: Arc::new(tenants.clone()),
@@ -193,8 +215,9 @@ impl Stack {
             dlq_reader: Arc::new(dlq),
             attempts: Arc::new(MemoryAttempts::default()),
             cursors: Arc::new(MemoryCursors::new(requests.clone())),
-            clock: Arc::new(clock.clone()),
-            manual_clock: Some(clock),
+            permits: Arc::new(MemoryPermits::new(requests.clone())),
+            clock: clock.clone(),
+            manual_clock: None,
             requests,
             provisioned: None,
             sealing_key_arn: None,
@@ -226,6 +249,8 @@ impl Stack {
             log: self.log.clone(),
             sender,
             clock: self.clock.clone(),
+            // A new process: its own lease holder on the stack's shared permits.
+            throttle: Arc::new(deliver::Throttle::new(self.permits.clone())),
             policy,
         }
     }

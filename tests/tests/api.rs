@@ -143,6 +143,7 @@ async fn an_empty_cursor_is_the_first_page_on_dynamodb_too() {
                 http_status: Some(200),
                 latency_ms: 3,
                 error: None,
+                paused_until: None,
             }])
             .await
             .unwrap();

@@ -37,6 +37,8 @@ contracts![
     heads_read_in_batches_of_100,
     enqueue_refuses_messages_over_256_kib,
     enqueue_refuses_delays_over_15_minutes,
+    job_messages_are_grouped_by_tenant,
+    permits_are_written_only_at_the_version_read,
     delete_in_batches_of_10,
     put_takes_at_most_500_records,
     put_refuses_records_over_1_mib_and_requests_over_5_mib,

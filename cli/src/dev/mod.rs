@@ -272,6 +272,10 @@ fn deliver_deps(b: &Backends, clock: &Arc<dyn Clock>) -> anyhow::Result<Deliver>
         // addresses: allowed here as ALLOW_PRIVATE_NETWORKS allows them, never in a deployment.
         sender: Arc::new(HttpSender::new(Duration::from_secs(10), true)?),
         clock: clock.clone(),
+        // One deliver process: its limits' shared state may live in memory.
+        throttle: Arc::new(deliver::Throttle::new(Arc::new(
+            burstline::permits::memory::MemoryPermits::default(),
+        ))),
         policy: deliver::Policy::default(),
     })
 }

@@ -8,6 +8,7 @@ use burstline::api_error::ApiError;
 use burstline::endpoint::{
     Batching, Endpoint, EndpointState, MAX_BATCH_EVENTS, MAX_BATCH_WAIT_MS, validate_url,
 };
+use burstline::endpoint_limits::{Limits, validate_max_in_flight, validate_rate_limit};
 use burstline::ids::{EndpointId, TenantId};
 use burstline::receiver_headers::{HeaderError, StaticHeaders};
 use burstline::signing::WebhookSecret;
@@ -68,6 +69,7 @@ pub async fn serve(
 /// The endpoint as the API shows it: never its secrets, and of its static headers only the
 /// names (`header_names`).
 pub fn view(ep: &Endpoint) -> Value {
+    let limits = Limits::of(ep.rate_limit, ep.max_in_flight);
     let (enabled, disabled) = match ep.state {
         EndpointState::Enabled => (true, Value::Null),
         EndpointState::Disabled { reason, at } => (false, json!({"reason": reason, "at": at})),
@@ -82,6 +84,14 @@ pub fn view(ep: &Endpoint) -> Value {
         "batching": ep.batching.map(|b| json!({"max_events": b.max_events, "max_wait_ms": b.max_wait_ms})),
         "header_names": ep.headers.names(),
         "failing_since": ep.failing_since,
+        "rate_limit": limits.rate,
+        "max_in_flight": limits.in_flight,
+        "paused": ep.breaker.paused_until.map(|until| json!({
+            "until": until,
+            "reason": ep.breaker.reason,
+            "failures": ep.breaker.failures,
+            "probing": ep.breaker.probe.is_some(),
+        })),
         "created_at": ep.created_at,
         "updated_at": ep.updated_at,
     })
@@ -106,6 +116,9 @@ struct Changes {
     filters: Option<Vec<EventFilter>>,
     batching: Option<Option<Batching>>,
     enabled: Option<bool>,
+    /// `Some(None)`: back to the default.
+    rate_limit: Option<Option<u32>>,
+    max_in_flight: Option<Option<u32>>,
     headers: Option<HeadersChange>,
 }
 
@@ -223,13 +236,36 @@ fn parse_changes(mut body: Map<String, Value>, allow_private: bool) -> Result<Ch
     if let Some(v) = body.remove("headers") {
         c.headers = Some(parse_headers(v)?);
     }
+    c.rate_limit = body
+        .remove("rate_limit")
+        .map(|v| limit(&v, "rate_limit", validate_rate_limit))
+        .transpose()?;
+    c.max_in_flight = body
+        .remove("max_in_flight")
+        .map(|v| limit(&v, "max_in_flight", validate_max_in_flight))
+        .transpose()?;
     if let Some(k) = body.keys().next() {
         return Err(invalid(
             k,
-            "unknown field; allowed: url, description, filters, batching, enabled, headers",
+            "unknown field; allowed: url, description, filters, batching, enabled, headers, rate_limit, max_in_flight",
         ));
     }
     Ok(c)
+}
+
+/// A per-endpoint limit: a whole number `check` accepts, or null for the default.
+fn limit(
+    v: &Value,
+    field: &str,
+    check: fn(u64) -> Result<u32, String>,
+) -> Result<Option<u32>, ApiError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let n = v
+        .as_u64()
+        .ok_or_else(|| invalid(field, "must be a whole number, or null for the default"))?;
+    check(n).map(Some).map_err(|why| invalid(field, why))
 }
 
 fn parse_batching(v: &Value) -> Result<Option<Batching>, ApiError> {
@@ -291,6 +327,8 @@ async fn create(api: &Api, tenant: &TenantId, request: &Request) -> Reply {
     if let Some(h) = &c.headers {
         ep.headers = h.apply(&StaticHeaders::default())?;
     }
+    ep.rate_limit = c.rate_limit.flatten();
+    ep.max_in_flight = c.max_in_flight.flatten();
     api.endpoints
         .create_endpoint(&ep)
         .await
@@ -363,10 +401,17 @@ async fn patch(api: &Api, tenant: &TenantId, id: &str, request: &Request) -> Rep
         if let Some(h) = &c.headers {
             ep.headers = h.apply(&ep.headers)?;
         }
+        if let Some(r) = c.rate_limit {
+            ep.rate_limit = r;
+        }
+        if let Some(m) = c.max_in_flight {
+            ep.max_in_flight = m;
+        }
         match c.enabled {
             Some(true) => {
                 ep.state = EndpointState::Enabled;
                 ep.failing_since = None;
+                ep.breaker = Default::default();
             }
             Some(false) if ep.is_enabled() => {
                 ep.state = EndpointState::Disabled {
@@ -416,6 +461,7 @@ async fn enable(api: &Api, tenant: &TenantId, id: &str) -> Reply {
     let ep = update(api, tenant, id, |ep, _| {
         ep.state = EndpointState::Enabled;
         ep.failing_since = None;
+        ep.breaker = Default::default();
         Ok(())
     })
     .await?;
@@ -445,11 +491,66 @@ async fn deliveries(api: &Api, tenant: &TenantId, id: &str, request: &Request) -
         .map(|a| {
             json!({"webhook_id": a.webhook_id, "task_id": a.task_id, "seqs": a.seqs, "attempt": a.attempt,
                    "at": a.at, "status": a.status, "http_status": a.http_status, "latency_ms": a.latency_ms,
-                   "error": a.error})
+                   "error": a.error, "paused_until": a.paused_until})
         })
         .collect();
     Ok(json(
         StatusCode::OK,
         &json!({"deliveries": items, "next_cursor": page.cursor}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes(body: Value) -> Result<Changes, ApiError> {
+        parse_changes(body.as_object().unwrap().clone(), false)
+    }
+
+    #[test]
+    fn limits_are_validated_naming_the_field() {
+        let c = changes(json!({"rate_limit": 20, "max_in_flight": 4})).unwrap();
+        assert_eq!(
+            (c.rate_limit, c.max_in_flight),
+            (Some(Some(20)), Some(Some(4)))
+        );
+        let reset = changes(json!({"rate_limit": null})).unwrap();
+        assert_eq!(reset.rate_limit, Some(None), "null: back to the default");
+        for (body, field) in [
+            (json!({"rate_limit": 0}), "rate_limit"),
+            (json!({"rate_limit": 10_001}), "rate_limit"),
+            (json!({"rate_limit": "fast"}), "rate_limit"),
+            (json!({"rate_limit": 2.5}), "rate_limit"),
+            (json!({"max_in_flight": 0}), "max_in_flight"),
+            (json!({"max_in_flight": 33}), "max_in_flight"),
+        ] {
+            let err = changes(body.clone()).unwrap_err();
+            assert_eq!(err.status, 422, "{body}: SPEC §3, an invalid field");
+            assert_eq!(err.field.as_deref(), Some(field), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_view_shows_limits_and_pause() {
+        let now = Utc::now();
+        let mut ep = Endpoint::new(
+            "acme".parse().unwrap(),
+            "https://x.example".into(),
+            WebhookSecret::generate().unwrap(),
+            now,
+        );
+        let v = view(&ep);
+        assert_eq!(
+            (v["rate_limit"].clone(), v["max_in_flight"].clone()),
+            (json!(1000), json!(8))
+        );
+        assert!(v["paused"].is_null());
+        ep.max_in_flight = Some(2);
+        ep.breaker.paused_until = Some(now);
+        ep.breaker.reason = Some(burstline::breaker::PauseReason::Failing);
+        let v = view(&ep);
+        assert_eq!(v["max_in_flight"], 2);
+        assert_eq!(v["paused"]["reason"], "failing");
+    }
 }

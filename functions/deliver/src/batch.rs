@@ -5,7 +5,8 @@
 //! message.
 
 use crate::deadline::Cutoff;
-use crate::handler::{Aftermath, Deliver};
+use crate::followup::Aftermath;
+use crate::handler::Deliver;
 use crate::ordered::run_in_turn;
 use burstline::job::DeliveryJob;
 use std::collections::HashMap;
@@ -69,6 +70,7 @@ pub(crate) async fn run(
         .flat_map(|(_, a)| std::mem::take(&mut a.attempts))
         .collect();
     crate::metrics::attempts(&attempts);
+    deps.throttle.release_idle(deps.clock.as_ref()).await;
     if let Err(e) = deps.attempts.record(&attempts).await {
         // The attempt log is for insight; a gap there must not cause duplicate deliveries.
         warn!(error = %e, attempts = attempts.len(), "attempt log write failed");

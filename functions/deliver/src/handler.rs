@@ -1,8 +1,9 @@
 //! The deliver handler: decode → decide → act, per job.
 
-use crate::commit_wait::next_commit_wait;
+use crate::circuit::{self, Pass, signal_of};
 use crate::deadline::Cutoff;
-use crate::health::{clear_failing, disable, mark_failing};
+use crate::followup::{Aftermath, dead, defer, hand_back, rest, retry, wait_for_commit};
+use crate::health::disable;
 use crate::http::WebhookSender;
 use crate::load::{Page, load_page};
 use crate::outcome::{Verdict, classify};
@@ -10,21 +11,20 @@ use crate::paging::Pager;
 use crate::policy::Policy;
 use crate::record::{attempt_record, summary};
 use crate::request::{deliveries, headers};
+use crate::throttle::{Throttle, Throttled};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use burstline::Error;
-use burstline::attempts::{AttemptLog, AttemptRecord, AttemptStatus};
+use burstline::attempts::{AttemptLog, AttemptStatus};
 use burstline::clock::Clock;
 use burstline::cursor::DeliveryCursors;
-use burstline::endpoint::{DisabledReason, Endpoint, EndpointState};
-use burstline::job::{DeadLetter, DeliveryJob, unpack_message};
+use burstline::endpoint::{DisabledReason, EndpointState};
+use burstline::job::{DeliveryJob, unpack_message};
 use burstline::log::EventLog;
 use burstline::queue::{DeadLetterSink, DeliveryQueue};
-use burstline::schedule::{next_delay, sqs_delay};
+use burstline::schedule::sqs_delay;
 use burstline::store::EventStore;
 use burstline::tenants::EndpointStore;
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, instrument, warn};
 
@@ -49,6 +49,8 @@ pub struct Deliver {
     pub sender: Arc<dyn WebhookSender>,
     /// Now.
     pub clock: Arc<dyn Clock>,
+    /// Per-endpoint limits (one per warm process).
+    pub throttle: Arc<Throttle>,
     /// Retry and health policy.
     pub policy: Policy,
 }
@@ -59,19 +61,6 @@ impl std::fmt::Debug for Deliver {
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
-}
-
-/// What a job leaves behind once attempted.
-#[derive(Debug, Default)]
-pub(crate) struct Aftermath {
-    /// Follow-up jobs and their delays.
-    pub(crate) requeue: Vec<(DeliveryJob, Duration)>,
-    /// Dead letters.
-    pub(crate) dead: Vec<DeadLetter>,
-    /// Attempts made.
-    pub(crate) attempts: Vec<AttemptRecord>,
-    /// A chained job had refs of an assignment that lost its commit: nothing more was sent.
-    pub(crate) stale: bool,
 }
 
 /// Handles one SQS batch with no deadline: [`handle_until`] for tools and tests.
@@ -155,7 +144,7 @@ pub(crate) async fn deliver_job(
         hand_back(&mut out, job);
         return Ok(out);
     }
-    let Some(endpoint) = deps
+    let Some(mut endpoint) = deps
         .endpoints
         .endpoint(&job.tenant_id, &job.endpoint_id)
         .await?
@@ -164,12 +153,8 @@ pub(crate) async fn deliver_job(
         return Ok(out);
     };
     if let EndpointState::Disabled { reason, .. } = endpoint.state {
-        out.dead.push(dead(
-            job,
-            &format!("endpoint disabled ({reason:?})"),
-            &endpoint,
-            now,
-        ));
+        let why = format!("endpoint disabled ({reason:?})");
+        out.dead.push(dead(job, &why, &endpoint, now));
         return Ok(out);
     }
     let per_post = endpoint
@@ -177,7 +162,6 @@ pub(crate) async fn deliver_job(
         .map_or(1, |b| usize::try_from(b.max_events).unwrap_or(1));
     let mut pager = Pager::new(deps.policy.pages, per_post);
     let attempt = job.attempt + 1;
-    let mut delivered_any = false;
     // `job.events[loaded..]` are the refs not read yet; stale refs are removed as found.
     let mut loaded = 0;
     while loaded < job.events.len() {
@@ -213,8 +197,24 @@ pub(crate) async fn deliver_job(
                 hand_back(&mut out, rest(&job, first));
                 return Ok(out);
             }
-            pager.saw(post.body.len() / post.seqs.len().max(1));
             let at = deps.clock.now();
+            let pass = circuit::admit(deps, &mut endpoint, at).await;
+            if let Pass::Defer(until) = pass {
+                defer(&mut out, rest(&job, first), until, at);
+                return Ok(out);
+            }
+            let _permit = match deps
+                .throttle
+                .acquire(&endpoint, deps.clock.as_ref())
+                .await?
+            {
+                Throttled::Go(permit) => permit,
+                Throttled::Defer(until) => {
+                    defer(&mut out, rest(&job, first), until, at);
+                    return Ok(out);
+                }
+            };
+            pager.saw(post.body.len() / post.seqs.len().max(1));
             let sent = deps
                 .sender
                 .post(
@@ -231,26 +231,29 @@ pub(crate) async fn deliver_job(
                 Verdict::Gone | Verdict::Reject => AttemptStatus::Failed,
             };
             let mut record = attempt_record(&job, &post, attempt, &summary, status);
+            if let Some(signal) = signal_of(&verdict) {
+                let delivered = verdict == Verdict::Delivered;
+                record.paused_until =
+                    circuit::report(deps, &mut endpoint, signal, delivered, at).await;
+            }
             match verdict {
-                Verdict::Delivered => delivered_any = true,
+                Verdict::Delivered => {}
+                Verdict::Retry { .. } if pass == Pass::Probe && endpoint.breaker.is_paused() => {
+                    let mut next = rest(&job, first);
+                    next.history.push(summary);
+                    let until = endpoint.breaker.paused_until.unwrap_or(at);
+                    defer(&mut out, next, until, at);
+                    out.attempts.push(record);
+                    return Ok(out);
+                }
                 Verdict::Retry { retry_after } => {
                     let mut next = rest(&job, first);
                     next.attempt = attempt;
                     next.history.push(summary);
-                    match next_delay(&deps.policy.schedule, attempt, jitter(), retry_after) {
-                        Some(delay) => {
-                            next.not_before =
-                                Some(at + chrono::Duration::from_std(delay).unwrap_or_default());
-                            out.requeue.push((next, sqs_delay(delay)));
-                        }
-                        None => {
-                            record.status = AttemptStatus::Failed;
-                            out.dead
-                                .push(dead(next, "retries exhausted", &endpoint, at));
-                        }
+                    if retry(&deps.policy, next, retry_after, &endpoint, at, &mut out) {
+                        record.status = AttemptStatus::Failed;
                     }
                     out.attempts.push(record);
-                    mark_failing(deps, &endpoint, at).await;
                     return Ok(out);
                 }
                 Verdict::Gone => {
@@ -279,69 +282,5 @@ pub(crate) async fn deliver_job(
             out.attempts.push(record);
         }
     }
-    if delivered_any && endpoint.failing_since.is_some() {
-        clear_failing(deps, &endpoint).await;
-    }
     Ok(out)
-}
-
-/// The job's refs from seq `from` on, as a job with everything else unchanged.
-fn rest(job: &DeliveryJob, from: u64) -> DeliveryJob {
-    let mut rest = job.clone();
-    rest.events.retain(|r| r.seq.0 >= from);
-    rest
-}
-
-/// Hands what a job did not attempt back to the queue, visible at once, so the next
-/// invocation takes it up where this one stopped. It spends no attempt: the attempt count,
-/// history and commit waits go back unchanged, and nothing in it was POSTed.
-pub(crate) fn hand_back(out: &mut Aftermath, job: DeliveryJob) {
-    info!(
-        events = job.events.len(),
-        "deadline near: handing back what was not attempted"
-    );
-    out.requeue.push((job, Duration::ZERO));
-}
-
-/// Re-enqueues a job whose events are not committed yet, to look again after the next commit
-/// wait, or dead-letters it once the waits have used up the policy's patience.
-fn wait_for_commit(policy: &Policy, job: DeliveryJob, now: DateTime<Utc>, out: &mut Aftermath) {
-    match next_commit_wait(job.commit_waits, policy.commit_wait, policy.commit_patience) {
-        Some(wait) => {
-            let mut again = job;
-            again.commit_waits += 1;
-            out.requeue.push((again, wait));
-        }
-        None => {
-            warn!(
-                events = job.events.len(),
-                "events were never committed; dead-lettering"
-            );
-            out.dead.push(DeadLetter {
-                job,
-                reason: "events were never committed".into(),
-                url: None,
-                dead_at: now,
-            });
-        }
-    }
-}
-
-fn dead(job: DeliveryJob, reason: &str, endpoint: &Endpoint, at: DateTime<Utc>) -> DeadLetter {
-    warn!(reason, events = job.events.len(), "dead-lettering");
-    DeadLetter {
-        job,
-        reason: reason.to_owned(),
-        url: Some(endpoint.url.clone()),
-        dead_at: at,
-    }
-}
-
-/// A sample in [-1, 1] for the ±20 % jitter.
-fn jitter() -> f64 {
-    let mut b = [0u8; 4];
-    if getrandom::fill(&mut b).is_err() {
-        return 0.0;
-    }
-    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX) * 2.0 - 1.0
 }

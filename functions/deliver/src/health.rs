@@ -1,5 +1,5 @@
-//! Endpoint health: a failure run stamps `failing_since`, a success clears it, and an endpoint
-//! failing for longer than [`crate::Policy::disable_after`] (or answering 410 Gone) is disabled,
+//! Endpoint health: an endpoint failing for longer than [`crate::Policy::disable_after`] (the
+//! failure run's `failing_since`, kept by [`crate::circuit`]) or answering 410 Gone is disabled,
 //! with `burstline.endpoint.disabled` filed in the tenant's log.
 
 use crate::handler::Deliver;
@@ -12,29 +12,6 @@ use tracing::warn;
 
 /// The task `burstline.endpoint.disabled` events are filed under in the tenant's log.
 pub const SYSTEM_TASK: &str = "burstline.endpoints";
-
-/// Notes a failure; disables the endpoint once it has failed continuously for too long.
-pub(crate) async fn mark_failing(deps: &Deliver, endpoint: &Endpoint, now: DateTime<Utc>) {
-    match endpoint.failing_since {
-        Some(since) if now - since >= deps.policy.disable_after => {
-            disable(deps, endpoint.clone(), DisabledReason::Failing, now).await;
-        }
-        Some(_) => {}
-        None => {
-            let mut updated = endpoint.clone();
-            updated.failing_since = Some(now);
-            if write(deps, updated, now).await {
-                crate::metrics::endpoint_failing();
-            }
-        }
-    }
-}
-
-pub(crate) async fn clear_failing(deps: &Deliver, endpoint: &Endpoint) {
-    let mut updated = endpoint.clone();
-    updated.failing_since = None;
-    write(deps, updated, deps.clock.now()).await;
-}
 
 /// A conditional update; losing to a concurrent writer is fine, the next attempt sees theirs.
 async fn write(deps: &Deliver, mut endpoint: Endpoint, now: DateTime<Utc>) -> bool {

@@ -4,6 +4,7 @@ use burstline::attempts::dynamodb::DynamoAttempts;
 use burstline::cursor::dynamodb::DynamoCursors;
 use burstline::iam::Grant;
 use burstline::log::kinesis::KinesisLog;
+use burstline::permits::dynamodb::DynamoPermits;
 use burstline::queue::sqs::SqsQueue;
 use burstline::seal::kms::KmsSealer;
 use burstline::store::dynamodb::DynamoStore;
@@ -11,7 +12,8 @@ use burstline::tenants::dynamodb::DynamoTenants;
 
 /// What deliver calls: the job's events (`EventStore::head`, `::events`, `::events_at`), the
 /// endpoint and its health (`EndpointStore::endpoint`, `::update_endpoint`), the attempt log and
-/// the delivery cursors (`DeliveryCursors::claim`, `::advance`, `::release`), retries
+/// the delivery cursors (`DeliveryCursors::claim`, `::advance`, `::release`), the endpoints'
+/// shared limits (`PermitStore::permits`, `::put_permits`), retries
 /// (`DeliveryQueue::enqueue`), dead letters, and `EventLog::put` for
 /// `burstline.endpoint.disabled`, and opening sealed endpoint secrets (`Sealer::open`, never
 /// `::seal`). Receiving and deleting jobs is the event source mapping's.
@@ -35,6 +37,8 @@ pub const AWS_ACTIONS: &[Grant] = &[
             DynamoCursors::CLAIM,
             DynamoCursors::ADVANCE,
             DynamoCursors::RELEASE,
+            DynamoPermits::PERMITS,
+            DynamoPermits::PUT_PERMITS,
         ],
     },
     Grant {

@@ -14,20 +14,26 @@
 //! - [`commit_wait`]: the backoff while a job's events are not committed yet (pure).
 //! - [`paging`]: how a job's events are cut into bounded pages and read (pure).
 //! - [`load`]: reading one page from the store; late commits versus stale refs.
-//! - [`health`]: an endpoint's failure run, and disabling it.
+//! - `circuit`: the endpoint's circuit breaker, asked before each request and told what it
+//!   said (pauses, probes, the failure run).
+//! - [`health`]: disabling an endpoint (3 days failing, 410 Gone).
+//! - `followup`: what a job leaves behind: retries, deferrals, hand-backs, dead letters.
 //! - [`metrics`]: the metrics it emits (EMF on Lambda).
 //! - [`handler`]: [`handle`] / [`handle_until`], the batch contract, one job's pages, retries
 //!   and dead letters.
 //! - `batch`: a batch's jobs grouped by endpoint × task, run in chain order until the deadline,
 //!   settled per message.
 //! - `ordered`: one job in its turn on the endpoint × task cursor (claim, deliver, advance).
+//! - [`throttle`]: per-endpoint `rate_limit` and `max_in_flight`, leased from a shared item.
 //! - [`error`]: the crate's error type, [`DeliverError`].
 
 mod batch;
+mod circuit;
 pub mod commit_wait;
 pub mod config;
 pub mod deadline;
 pub mod error;
+mod followup;
 pub mod handler;
 pub mod health;
 pub mod http;
@@ -40,9 +46,11 @@ pub mod paging;
 pub mod policy;
 pub mod record;
 pub mod request;
+pub mod throttle;
 
 pub use config::DeliverConfig;
 pub use error::DeliverError;
 pub use handler::{Deliver, handle, handle_until};
 pub use iam::AWS_ACTIONS;
 pub use policy::Policy;
+pub use throttle::Throttle;

@@ -62,6 +62,13 @@ async fn main() -> Result<(), Error> {
             &config.deliveries_table,
             days(config.attempt_log_days),
         )),
+        throttle: Arc::new(deliver::Throttle::new(Arc::new(
+            burstline::permits::dynamodb::DynamoPermits::new(
+                ddb.clone(),
+                &config.deliveries_table,
+                requests.clone(),
+            ),
+        ))),
         cursors: Arc::new(DynamoCursors::new(
             ddb,
             &config.deliveries_table,

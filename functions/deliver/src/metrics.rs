@@ -7,8 +7,10 @@
 //! | `DeadLetters` | Count | `function`; `function`, `tenant_id` | jobs written to the dead-letter queue |
 //! | `EndpointsDisabled` | Count | `function`, `reason` | endpoints deliver disabled: `gone` (410) or `failing` (failing for `DISABLE_AFTER_HOURS`) |
 //! | `EndpointsFailing` | Count | `function` | endpoints that started a failure run (their first failed attempt after a success) |
+//! | `EndpointsPaused` | Count | `function`, `reason` | pauses the circuit breaker began: `failing` (a run of failed attempts) or `retry_after` (a `Retry-After` answer) |
 
 use burstline::attempts::{AttemptRecord, AttemptStatus};
+use burstline::breaker::PauseReason;
 use burstline::endpoint::DisabledReason;
 use burstline::job::DeadLetter;
 use burstline::metrics::{FUNCTION, TENANT, observe};
@@ -25,6 +27,8 @@ pub const DEAD_LETTERS: &str = "DeadLetters";
 pub const ENDPOINTS_DISABLED: &str = "EndpointsDisabled";
 /// Endpoints entering a failure run.
 pub const ENDPOINTS_FAILING: &str = "EndpointsFailing";
+/// Pauses begun by the circuit breaker.
+pub const ENDPOINTS_PAUSED: &str = "EndpointsPaused";
 /// Every metric this function emits.
 pub const NAMES: &[&str] = &[
     WEBHOOK_ATTEMPTS,
@@ -32,6 +36,7 @@ pub const NAMES: &[&str] = &[
     DEAD_LETTERS,
     ENDPOINTS_DISABLED,
     ENDPOINTS_FAILING,
+    ENDPOINTS_PAUSED,
 ];
 
 /// Gives the installed recorder every metric's unit; call once after installing it.
@@ -41,6 +46,7 @@ pub fn describe() {
     describe_counter!(DEAD_LETTERS, Unit::Count, "jobs dead-lettered");
     describe_counter!(ENDPOINTS_DISABLED, Unit::Count, "endpoints disabled");
     describe_counter!(ENDPOINTS_FAILING, Unit::Count, "endpoints starting to fail");
+    describe_counter!(ENDPOINTS_PAUSED, Unit::Count, "endpoint pauses begun");
 }
 
 /// The attempts one message's jobs made.
@@ -78,6 +84,15 @@ pub fn endpoint_disabled(reason: DisabledReason) {
         DisabledReason::Failing => "failing",
     };
     counter!(ENDPOINTS_DISABLED, FUNCTION => NAME, "reason" => reason).increment(1);
+}
+
+/// The circuit breaker paused an endpoint.
+pub fn endpoint_paused(reason: Option<PauseReason>) {
+    let reason = match reason {
+        Some(PauseReason::RetryAfter) => "retry_after",
+        Some(PauseReason::Failing) | None => "failing",
+    };
+    counter!(ENDPOINTS_PAUSED, FUNCTION => NAME, "reason" => reason).increment(1);
 }
 
 /// An endpoint started a failure run.

@@ -6,7 +6,8 @@
 //! re-enqueue.
 
 use crate::deadline::Cutoff;
-use crate::handler::{Aftermath, Deliver, deliver_job, hand_back};
+use crate::followup::{Aftermath, hand_back};
+use crate::handler::{Deliver, deliver_job};
 use burstline::Error;
 use burstline::cursor::{Claim, Cursor, CursorKey, CursorLease, Span, new_holder};
 use burstline::delivery_order::{Chain, Turn, progress, turn};

@@ -2,6 +2,7 @@
 
 use crate::deadline::SETTLE_TIME;
 use crate::paging::PageBounds;
+use burstline::breaker::BreakerPolicy;
 use burstline::delivery_order::WaitLimits;
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct Policy {
     /// No POST starts once less than this is left before the invocation's deadline: one
     /// request timeout plus [`SETTLE_TIME`] (see [`crate::deadline`]).
     pub deadline_margin: Duration,
+    /// When an endpoint's circuit breaker pauses it, and for how long.
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for Policy {
@@ -44,6 +47,7 @@ impl Default for Policy {
             order: WaitLimits::default(),
             // The default webhook timeout (`WEBHOOK_TIMEOUT_SECONDS`, 10 s).
             deadline_margin: Duration::from_secs(10) + SETTLE_TIME,
+            breaker: BreakerPolicy::default(),
         }
     }
 }

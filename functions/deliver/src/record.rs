@@ -42,5 +42,6 @@ pub fn attempt_record(
         http_status: summary.status,
         latency_ms: summary.latency_ms,
         error: summary.error.clone(),
+        paused_until: None,
     }
 }

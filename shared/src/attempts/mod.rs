@@ -47,6 +47,10 @@ pub struct AttemptRecord {
     pub latency_ms: u64,
     /// Error class when there was no usable response.
     pub error: Option<String>,
+    /// Set when this attempt paused the endpoint (its circuit breaker tripped, or it answered
+    /// `429`/`503` with `Retry-After`): no request goes to it before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<DateTime<Utc>>,
 }
 
 /// A page of attempts, newest first.

@@ -7,7 +7,7 @@ use super::limits::send_refusal;
 use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::job::{DeadLetter, DeliveryJob, pack_messages};
+use crate::job::{DeadLetter, DeliveryJob, Outgoing, pack_grouped};
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,6 +18,8 @@ use std::time::Duration;
 struct Message {
     id: u64,
     body: String,
+    /// `MessageGroupId`, recorded as SQS records it on a standard queue.
+    group: Option<String>,
     visible_at: DateTime<Utc>,
     receive_count: u32,
     receipt: Option<String>,
@@ -101,6 +103,7 @@ impl MemoryQueue {
             target.messages.push(Message {
                 id,
                 body: m.body,
+                group: m.group,
                 visible_at: now,
                 receive_count: 0,
                 receipt: None,
@@ -152,8 +155,10 @@ impl MemoryQueue {
 impl MemoryQueue {
     /// Appends bodies, visible after `delay` (whole seconds, like `DelaySeconds`), one
     /// `SendMessageBatch` per [`send_batches`] range; a batch SQS would refuse is refused.
-    fn send_all(&self, bodies: &[String], delay: Duration) -> Result<()> {
+    fn send_all(&self, messages: &[Outgoing], delay: Duration) -> Result<()> {
         let delay = Duration::from_secs(delay.as_secs());
+        let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+        let bodies = &bodies;
         for range in send_batches(bodies) {
             self.requests.record("sqs:SendMessageBatch");
             if let Some(reason) = send_refusal(&bodies[range.clone()], delay) {
@@ -163,12 +168,13 @@ impl MemoryQueue {
                 });
             }
             let mut inner = self.lock()?;
-            for body in &bodies[range] {
+            for message in &messages[range] {
                 inner.next_id += 1;
                 let id = inner.next_id;
                 inner.messages.push(Message {
                     id,
-                    body: body.clone(),
+                    body: message.body.clone(),
+                    group: Some(message.group.clone()),
                     visible_at: self.later(delay),
                     receive_count: 0,
                     receipt: None,
@@ -182,15 +188,15 @@ impl MemoryQueue {
 #[async_trait]
 impl DeliveryQueue for MemoryQueue {
     async fn enqueue(&self, jobs: &[DeliveryJob], delay: Duration) -> Result<()> {
-        self.send_all(&pack_messages(jobs), delay)
+        self.send_all(&pack_grouped(jobs), delay)
     }
 }
 
 #[async_trait]
 impl DeadLetterSink for MemoryQueue {
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<()> {
-        let bodies: Vec<String> = letters.iter().map(DeadLetter::to_body).collect();
-        self.send_all(&bodies, Duration::ZERO)
+        let messages: Vec<Outgoing> = letters.iter().map(DeadLetter::to_outgoing).collect();
+        self.send_all(&messages, Duration::ZERO)
     }
 }
 
@@ -220,6 +226,7 @@ impl QueueReader for MemoryQueue {
                             receipt_handle: receipt,
                             body: m.body.clone(),
                             receive_count: m.receive_count,
+                            group: m.group.clone(),
                         }
                     })
                     .collect()

@@ -14,8 +14,9 @@ pub use limits::{MAX_BYTES_PER_SEND, MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_SEND, s
 /// Enqueuing jobs.
 #[async_trait]
 pub trait DeliveryQueue: Send + Sync {
-    /// Enqueues every job, bundled per endpoint ([`crate::job::pack_messages`]) and sent
-    /// [`MAX_MESSAGES_PER_SEND`] messages per request. Entries the service rejects
+    /// Enqueues every job, bundled per endpoint ([`crate::job::pack_grouped`]) and sent
+    /// [`MAX_MESSAGES_PER_SEND`] messages per request, each with `MessageGroupId` = its tenant
+    /// (SQS fair queues; see `docs/architecture.md`). Entries the service rejects
     /// are retried; `Ok` means every job is in the queue. On `Err` some may be, so callers
     /// retry the whole call (deliver dedupes by `webhook-id`).
     ///
@@ -45,6 +46,8 @@ pub struct ReceivedMessage {
     pub body: String,
     /// How many times it has been received, this time included.
     pub receive_count: u32,
+    /// Its `MessageGroupId` (the tenant, for jobs and dead letters), if sent with one.
+    pub group: Option<String>,
 }
 
 /// Consuming messages: what an SQS event-source mapping does.

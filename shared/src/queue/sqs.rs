@@ -6,7 +6,7 @@ use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_ba
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::iam::Actions;
-use crate::job::{DeadLetter, DeliveryJob, pack_messages};
+use crate::job::{DeadLetter, DeliveryJob, Outgoing, pack_grouped};
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -53,7 +53,7 @@ impl SqsQueue {
     /// 900 s) is a refusal: no resend can cure it.
     async fn send_batch(
         &self,
-        bodies: &[String],
+        messages: &[Outgoing],
         indexes: &[usize],
         delay: Duration,
     ) -> Result<Vec<usize>> {
@@ -64,7 +64,10 @@ impl SqsQueue {
             .map(|&i| {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(&bodies[i])
+                    .message_body(&messages[i].body)
+                    // Fair queues: a standard queue takes MessageGroupId for fairness only
+                    // (no ordering, no deduplication, no per-group throughput limit).
+                    .message_group_id(&messages[i].group)
                     .delay_seconds(delay_seconds)
                     .build()
                     .map_err(|e| Error::Internal(e.to_string()))
@@ -101,12 +104,13 @@ impl SqsQueue {
     }
 
     /// Sends bodies in batches, retrying entries SQS rejects.
-    async fn send_all(&self, bodies: &[String], delay: Duration) -> Result<()> {
-        for range in send_batches(bodies) {
+    async fn send_all(&self, messages: &[Outgoing], delay: Duration) -> Result<()> {
+        let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+        for range in send_batches(&bodies) {
             let mut pending: Vec<usize> = range.collect();
             let mut backoff = Duration::from_millis(50);
             for attempt in 1..=SEND_ATTEMPTS {
-                pending = self.send_batch(bodies, &pending, delay).await?;
+                pending = self.send_batch(messages, &pending, delay).await?;
                 if pending.is_empty() {
                     break;
                 }
@@ -131,15 +135,15 @@ impl SqsQueue {
 #[async_trait]
 impl DeliveryQueue for SqsQueue {
     async fn enqueue(&self, jobs: &[DeliveryJob], delay: Duration) -> Result<()> {
-        self.send_all(&pack_messages(jobs), delay).await
+        self.send_all(&pack_grouped(jobs), delay).await
     }
 }
 
 #[async_trait]
 impl DeadLetterSink for SqsQueue {
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<()> {
-        let bodies: Vec<String> = letters.iter().map(DeadLetter::to_body).collect();
-        self.send_all(&bodies, Duration::ZERO).await
+        let messages: Vec<Outgoing> = letters.iter().map(DeadLetter::to_outgoing).collect();
+        self.send_all(&messages, Duration::ZERO).await
     }
 }
 
@@ -154,6 +158,7 @@ impl QueueReader for SqsQueue {
             .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
             .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await
             .map_err(|e| sdk_error("ReceiveMessage", e))?;
@@ -169,6 +174,10 @@ impl QueueReader for SqsQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1),
+                group: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .cloned(),
             })
             .collect())
     }

@@ -1,0 +1,251 @@
+//! Per-endpoint limits, acted on: before each request a job takes a permit — one of the
+//! requests its process leased for the current second and one of its leased in-flight slots.
+//! Leases come from the endpoint's shared permits item ([`burstline::permits`]) with one
+//! conditional write each; the decisions are [`burstline::endpoint_limits`]'s.
+//!
+//! Over the limit a job waits briefly — for the next second's window (at most
+//! [`MAX_WAIT`] in all), or for one of its own process's requests to end — and otherwise is
+//! deferred ([`Throttled::Defer`]): never failed, never counted as an attempt.
+
+use burstline::Error;
+use burstline::clock::Clock;
+use burstline::cursor::new_holder;
+use burstline::endpoint::Endpoint;
+use burstline::endpoint_limits::{Limits, grant, token_chunk};
+use burstline::ids::{EndpointId, TenantId};
+use burstline::permits::PermitStore;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+/// Longest a job waits in-process for a permit before it is deferred.
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
+/// How far ahead of their lapse in-flight slots are renewed: a request timeout and a margin.
+const RENEW_AHEAD: Duration = Duration::from_secs(12);
+/// A deferred job looks again after this long.
+const DEFER: Duration = Duration::from_secs(1);
+/// Pause between looks while this process's own requests hold every slot.
+const SLOT_POLL: Duration = Duration::from_millis(20);
+/// Longest a job waits for a slot its own process holds: short, because the job holds one of
+/// the invocation's job slots meanwhile, and an endpoint that hangs must not take those from
+/// other endpoints' jobs.
+const SLOT_WAIT: Duration = Duration::from_millis(100);
+
+type Key = (TenantId, EndpointId);
+
+/// What this process holds of one endpoint's limits.
+#[derive(Debug, Default)]
+struct Local {
+    window: i64,
+    tokens: u32,
+    slots: u32,
+    in_use: u32,
+    until: Option<DateTime<Utc>>,
+}
+
+impl Local {
+    fn fresh(&self, now: DateTime<Utc>) -> bool {
+        self.until
+            .is_some_and(|u| u > now + chrono::Duration::from_std(RENEW_AHEAD).unwrap_or_default())
+    }
+
+    fn can_take(&self, now: DateTime<Utc>) -> bool {
+        self.window == now.timestamp()
+            && self.tokens > 0
+            && self.in_use < self.slots
+            && self.fresh(now)
+    }
+}
+
+/// The limits of every endpoint this process sends to. One per warm process (cloned deps
+/// share it); each process is its own lease holder.
+pub struct Throttle {
+    store: Arc<dyn PermitStore>,
+    holder: String,
+    local: Arc<Mutex<HashMap<Key, Local>>>,
+}
+
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle")
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request's permit: frees its in-flight slot when dropped.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    local: Arc<Mutex<HashMap<Key, Local>>>,
+    key: Key,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.local.lock()
+            && let Some(l) = map.get_mut(&self.key)
+        {
+            l.in_use = l.in_use.saturating_sub(1);
+        }
+    }
+}
+
+/// The answer to a request for a permit.
+#[derive(Debug)]
+pub(crate) enum Throttled {
+    /// Send, holding this.
+    Go(Permit),
+    /// Over the limit: defer the job to then.
+    Defer(DateTime<Utc>),
+}
+
+impl Throttle {
+    /// Limits kept in `store`, this process a new holder.
+    pub fn new(store: Arc<dyn PermitStore>) -> Self {
+        Self {
+            store,
+            holder: new_holder(),
+            local: Arc::default(),
+        }
+    }
+
+    /// A permit for one request to `endpoint`, waiting at most [`MAX_WAIT`].
+    pub(crate) async fn acquire(
+        &self,
+        endpoint: &Endpoint,
+        clock: &dyn Clock,
+    ) -> Result<Throttled, Error> {
+        let limits = Limits::of(endpoint.rate_limit, endpoint.max_in_flight);
+        let key = (endpoint.tenant_id.clone(), endpoint.id.clone());
+        let started = Instant::now();
+        loop {
+            let now = clock.now();
+            if let Some(permit) = self.take(&key, now) {
+                return Ok(Throttled::Go(permit));
+            }
+            let (want_tokens, want_slots, busy) = {
+                let map = self.lock();
+                let l = map.get(&key);
+                let (window, tokens, slots, in_use) =
+                    l.map_or((0, 0, 0, 0), |l| (l.window, l.tokens, l.slots, l.in_use));
+                let want_tokens = if window == now.timestamp() && tokens > 0 {
+                    0
+                } else {
+                    token_chunk(limits)
+                };
+                let want_slots = if in_use >= slots { in_use + 1 } else { slots };
+                (want_tokens, want_slots.min(limits.in_flight), in_use)
+            };
+            let leased = self
+                .lease(&key, limits, want_tokens, want_slots, now)
+                .await?;
+            if let Some(permit) = self.take(&key, now) {
+                return Ok(Throttled::Go(permit));
+            }
+            let waited = started.elapsed();
+            if waited >= MAX_WAIT {
+                debug!(endpoint_id = %endpoint.id, "over the endpoint's limits: deferring");
+                return Ok(Throttled::Defer(
+                    now + chrono::Duration::from_std(DEFER).unwrap_or_default(),
+                ));
+            }
+            if !leased {
+                continue;
+            }
+            let (window, tokens) = {
+                let map = self.lock();
+                map.get(&key).map_or((0, 0), |l| (l.window, l.tokens))
+            };
+            if window != now.timestamp() || tokens == 0 {
+                // This second's requests are spent: wait for the next window.
+                let next = DateTime::from_timestamp(now.timestamp() + 1, 0).unwrap_or(now);
+                let wait = (next - now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(Duration::from_millis(1));
+                tokio::time::sleep(wait).await;
+            } else if busy > 0 && waited < SLOT_WAIT {
+                // Every slot is taken, some by this process's own requests: one ends soon.
+                tokio::time::sleep(SLOT_POLL).await;
+            } else {
+                // Other invocations hold every slot.
+                return Ok(Throttled::Defer(
+                    now + chrono::Duration::from_std(DEFER).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+
+    /// Gives back the in-flight slots this process holds and does not use, so other
+    /// invocations may have them (at the end of a batch).
+    pub(crate) async fn release_idle(&self, clock: &dyn Clock) {
+        let idle: Vec<Key> = {
+            let map = self.lock();
+            map.iter()
+                .filter(|(_, l)| l.slots > 0 && l.in_use == 0)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for key in idle {
+            let limits = Limits::of(None, None);
+            if let Err(e) = self.lease(&key, limits, 0, 0, clock.now()).await {
+                warn!(error = %e, "releasing in-flight slots failed; they lapse by themselves");
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Local>> {
+        self.local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn take(&self, key: &Key, now: DateTime<Utc>) -> Option<Permit> {
+        let mut map = self.lock();
+        let l = map.get_mut(key)?;
+        if !l.can_take(now) {
+            return None;
+        }
+        l.tokens -= 1;
+        l.in_use += 1;
+        Some(Permit {
+            local: self.local.clone(),
+            key: key.clone(),
+        })
+    }
+
+    /// One conditional write of the shared item; false when another holder wrote first.
+    async fn lease(
+        &self,
+        key: &Key,
+        limits: Limits,
+        want_tokens: u32,
+        want_slots: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let (tenant, endpoint) = key;
+        let (permits, version) = self.store.permits(tenant, endpoint).await?;
+        let (next, g) = grant(&permits, limits, &self.holder, want_tokens, want_slots, now);
+        if !self
+            .store
+            .put_permits(tenant, endpoint, &next, version)
+            .await?
+        {
+            return Ok(false);
+        }
+        let mut map = self.lock();
+        let l = map.entry(key.clone()).or_default();
+        if l.window == g.window {
+            l.tokens += g.tokens;
+        } else {
+            l.window = g.window;
+            l.tokens = g.tokens;
+        }
+        l.slots = g.slots;
+        l.until = Some(g.until);
+        Ok(true)
+    }
+}
