@@ -78,6 +78,25 @@ pub struct DevArgs {
     /// template's is 1000).
     #[arg(long, default_value_t = 1000)]
     batching_window_ms: u64,
+    /// An SSE response ends after this many seconds and the client resumes
+    /// (`STREAM_SEGMENT_SECONDS`; default as deployed).
+    #[arg(long)]
+    stream_segment_seconds: Option<u64>,
+    /// An SSE response ends after this many seconds without an event and the client resumes
+    /// (`STREAM_IDLE_SECONDS`; default as deployed).
+    #[arg(long)]
+    stream_idle_seconds: Option<u64>,
+}
+
+/// The stream function's settings: as deployed, with the segment flags applied.
+fn stream_settings(args: &DevArgs) -> StreamSettings {
+    let d = StreamSettings::default();
+    let secs = |v: Option<u64>, default| v.map_or(default, |s| Duration::from_secs(s.max(1)));
+    StreamSettings {
+        segment: secs(args.stream_segment_seconds, d.segment).min(d.lifetime),
+        idle: secs(args.stream_idle_seconds, d.idle),
+        ..d
+    }
 }
 
 /// Runs the stack until Ctrl-C (or SIGTERM), then drains and stops.
@@ -92,7 +111,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 .context("the API key (--api-key / BURSTLINE_API_KEY) is not a Burstline key (bl_ + 32 letters and digits)")
         })
         .transpose()?;
-    let backend = match (args.aws_endpoint, args.aws) {
+    let backend = match (args.aws_endpoint.clone(), args.aws) {
         (Some(endpoint), _) => Backend::Aws {
             endpoint: Some(endpoint),
             prefix: args.prefix.clone(),
@@ -146,7 +165,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             auth: Authenticator::new(backends.tenants.clone(), KEY_CACHE),
             tokens,
             clock: clock.clone(),
-            settings: StreamSettings::default(),
+            settings: stream_settings(&args),
         },
         inspector,
         simulator: simulator::Simulator::new(base_url.clone(), seeded.key.expose().to_owned()),

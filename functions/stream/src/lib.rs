@@ -7,6 +7,7 @@
 //! - [`config`]: `StreamConfig`, read once from the environment.
 //! - [`iam`]: [`AWS_ACTIONS`], the IAM actions its ports call, per resource.
 //! - Pure decisions: [`frame`] (the bytes of each SSE frame), [`resume`] (where to start),
+//!   [`client`] (who "the same client" is, for its stream slot),
 //!   [`order`] (what a page lets us send, and when missing seqs are gone), [`poll`] (adaptive
 //!   poll interval, and the backoff after a failed read).
 //! - [`task_wait`]: waiting, bounded, for a task's first commit before answering 404.
@@ -17,6 +18,7 @@
 //! - [`error`]: the crate error, [`StreamError`].
 
 pub mod body;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod frame;
