@@ -40,9 +40,17 @@ impl Learned {
     /// resubmission from a reuse by another task. Returns the ids whose lookup failed: they
     /// stay unknown.
     pub async fn learn_holders(&mut self, deps: &Fanout, ids: Vec<IdKey>) -> Vec<IdKey> {
+        // Independent `GetItem`s: several in flight at once.
+        let answers: Vec<_> = stream::iter(ids.into_iter().map(|(tenant, id)| async move {
+            let found = deps.store.find_event(&tenant, &id).await;
+            ((tenant, id), found)
+        }))
+        .buffer_unordered(MAX_CONCURRENT_COMMITS)
+        .collect()
+        .await;
         let mut unknown = Vec::new();
-        for (tenant, id) in ids {
-            match deps.store.find_event(&tenant, &id).await {
+        for ((tenant, id), found) in answers {
+            match found {
                 Ok(Some((task, _))) => {
                     self.holders.insert((tenant, id), task);
                 }
