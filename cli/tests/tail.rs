@@ -187,6 +187,7 @@ async fn tail_follows_across_segments_reconnecting_at_once() {
     let url = serve(streamer(&stack, stack.store.clone(), settings).await).await;
     let k = task("acme", "run-3");
     append(stack.store.as_ref(), &k, &events(2, false), None).await;
+    stack.requests.reset();
     let started = tokio::time::Instant::now();
     let child = tail(&url, &["run-3", "--api-key", key.expose(), "--json"])
         .spawn()
@@ -215,4 +216,7 @@ async fn tail_follows_across_segments_reconnecting_at_once() {
         .collect();
     assert_eq!(seqs, (1..=19).collect::<Vec<_>>(), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(20));
+    // Each connection claimed a stream slot: the task really spanned several segments.
+    let connections = stack.requests.snapshot()["dynamodb:PutItem"];
+    assert!(connections >= 4, "{connections} connections");
 }
