@@ -60,6 +60,8 @@ pub struct Session {
     known_last: Seq,
     terminal_seq: Option<Seq>,
     created_at: DateTime<Utc>,
+    /// When the task last committed, as of the open: how quiet it already is.
+    updated_at: DateTime<Utc>,
     lease: Lease,
 }
 
@@ -77,7 +79,12 @@ impl std::fmt::Debug for Session {
 struct Timers {
     deadline: Instant,
     last_write: Instant,
+    /// The last event sent, or the open: the idle cutoff counts from here.
     last_activity: Instant,
+    /// The last event seen, or the task's last commit before the open: the poll interval
+    /// grows with the time since. A segment that resumes a quiet task keeps polling slowly
+    /// instead of starting fast again.
+    last_event: Instant,
     next_renew: Instant,
 }
 
@@ -91,6 +98,7 @@ impl Session {
             known_last: head.last_seq,
             terminal_seq: head.terminal_seq,
             created_at: head.created_at,
+            updated_at: head.updated_at,
             lease,
         }
     }
@@ -132,6 +140,13 @@ impl Session {
             deadline: start + s.segment.min(s.lifetime),
             last_write: start,
             last_activity: start,
+            last_event: start
+                .checked_sub(
+                    (self.deps.clock.now() - self.updated_at)
+                        .to_std()
+                        .unwrap_or_default(),
+                )
+                .unwrap_or(start),
             next_renew: start + s.lease_ttl / 3,
         };
         if send(tx, frame::opening(s.retry, self.cursor))
@@ -199,6 +214,7 @@ impl Session {
                 self.cursor = e.seq;
                 t.last_write = Instant::now();
                 t.last_activity = t.last_write;
+                t.last_event = t.last_write;
                 if e.event_type.terminal_status().is_some() {
                     return Ending::Terminal;
                 }
@@ -239,7 +255,7 @@ impl Session {
             // Waiting for a missing seq polls fast: it is normally a moment away.
             let interval = match p.missing {
                 Some(_) => s.poll.min,
-                None => s.poll.interval(now - t.last_activity),
+                None => s.poll.interval(now - t.last_event),
             };
             if let Err(ending) = self.wait(tx, &mut t, now + interval).await {
                 return ending;
