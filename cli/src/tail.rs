@@ -1,6 +1,8 @@
 //! `burstline tail`: follow a task's events over SSE like a browser `EventSource` would —
-//! reconnecting with `Last-Event-ID` after drops, honouring `retry:`, stopping at the terminal
-//! event or a 204. Frames are parsed by `eventsource-stream`.
+//! reconnecting with `Last-Event-ID` after drops and at the end of each stream segment,
+//! honouring `retry:` (a segment's last block asks for an immediate reconnect), stopping at the
+//! terminal event or a 204. Every connection of one run sends the same `client_id`, so a
+//! reconnect takes over its own stream slot. Frames are parsed by `eventsource-stream`.
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -50,6 +52,9 @@ pub struct TailArgs {
 
 /// What carries over from one connection to the next, as in an `EventSource`.
 struct Follow {
+    /// This run's `client_id`: a reconnect takes over the stream slot its previous connection
+    /// may still hold on the server (Lambda does not notice a dropped client at once).
+    client_id: String,
     /// The last event id seen: sent as `Last-Event-ID`.
     last_id: Option<String>,
     /// The reconnection delay, from the server's `retry:`.
@@ -78,6 +83,7 @@ pub async fn run(mut args: TailArgs) -> anyhow::Result<()> {
         .connect_timeout(Duration::from_secs(10))
         .build()?;
     let mut state = Follow {
+        client_id: format!("tail-{}", ulid::Ulid::new()),
         last_id: args.last_event_id.map(|n| n.to_string()),
         retry: Duration::from_secs(1),
     };
@@ -124,6 +130,8 @@ async fn connect(
     if let Some(token) = &args.token {
         url.query_pairs_mut().append_pair("token", token);
     }
+    url.query_pairs_mut()
+        .append_pair("client_id", &state.client_id);
     if resume.is_none() && args.from_now {
         url.query_pairs_mut().append_pair("from", "now");
     }

@@ -1,7 +1,8 @@
 //! The demo page in a real browser: Debian's headless Chromium, driven over WebDriver by
 //! Debian's chromedriver, against `burstline dev` run as a subprocess. A simulated agent task
-//! renders; the connection is dropped mid-task; the stream resumes with no missing or
-//! duplicated seq; the inspector shows every event's webhook with a valid signature. A
+//! renders; the connection is dropped mid-task, and responses end every second (short stream
+//! segments, as Lambda's bounded streams end) so EventSource resumes by itself several times;
+//! the stream resumes with no missing or duplicated seq; the inspector shows every event's webhook with a valid signature. A
 //! screenshot is written to `target/artifacts/demo-page.png`.
 //!
 //! Needs `chromium` and `chromium-driver` (Debian packages; `make browser-deps` installs
@@ -175,9 +176,18 @@ async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_page_renders_a_simulated_task_and_resumes_after_a_drop() {
+async fn demo_page_renders_a_simulated_task_and_resumes_after_a_drop_and_across_segments() {
     let key = ApiKey::generate().unwrap();
-    let dev = Dev::start(&["--batching-window-ms", "200"], key.expose()).await;
+    let dev = Dev::start(
+        &[
+            "--batching-window-ms",
+            "200",
+            "--stream-segment-seconds",
+            "1",
+        ],
+        key.expose(),
+    )
+    .await;
     let browser = Browser::start().await;
     browser.open(&format!("{}/", dev.url)).await;
     browser
@@ -232,8 +242,14 @@ async fn demo_page_renders_a_simulated_task_and_resumes_after_a_drop() {
     );
     assert_eq!(state["duplicates"], 0);
     assert_eq!(state["gaps"], 0);
-    assert!(state["reconnects"].as_u64().unwrap() >= 1);
+    // The forced drop, and segment ends that EventSource resumed by itself.
+    let reconnects = state["reconnects"].as_u64().unwrap();
+    assert!(reconnects >= 3, "{reconnects} reconnects");
     let log = state["log"].as_str().unwrap();
+    assert!(
+        log.matches("the browser resumes after seq").count() >= 2,
+        "EventSource resumed across segment ends: {log}"
+    );
     assert!(
         log.contains(&format!(
             "resuming after seq {}",

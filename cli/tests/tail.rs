@@ -171,3 +171,52 @@ async fn tail_from_now_reconnects_from_where_it_started() {
         .collect();
     assert_eq!(seqs, vec![5, 6], "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follows_across_segments_reconnecting_at_once() {
+    let stack = Stack::memory();
+    let key = tenant(&stack, "acme", 10, &[Scope::Stream]).await;
+    // A slow 10 s `retry:` when a connection drops, but segments of 1 s that end with the
+    // short reconnect delay: tail must honour the segment's final `retry:` to keep up.
+    let settings = StreamSettings {
+        segment: Duration::from_secs(1),
+        retry: Duration::from_secs(10),
+        reconnect: Duration::ZERO,
+        ..StreamSettings::default()
+    };
+    let url = serve(streamer(&stack, stack.store.clone(), settings).await).await;
+    let k = task("acme", "run-3");
+    append(stack.store.as_ref(), &k, &events(2, false), None).await;
+    stack.requests.reset();
+    let started = tokio::time::Instant::now();
+    let child = tail(&url, &["run-3", "--api-key", key.expose(), "--json"])
+        .spawn()
+        .unwrap();
+    // Four seconds of events: four segment ends.
+    for _ in 0..16 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        append(stack.store.as_ref(), &k, &events(1, false), None).await;
+    }
+    append(stack.store.as_ref(), &k, &events(1, true), None).await;
+    // At the 10 s retry, four reconnects would take 40 s.
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("tail reconnects at once after each segment")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let seqs: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (1..=19).collect::<Vec<_>>(), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // Each connection claimed a stream slot: the task really spanned several segments.
+    let connections = stack.requests.snapshot()["dynamodb:PutItem"];
+    assert!(connections >= 4, "{connections} connections");
+}

@@ -5,6 +5,12 @@ use crate::error::Error;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+/// Independent requests of one port call (the `BatchGetItem` pages of a long key list, the
+/// `SendMessageBatch` batches of many jobs) in flight at once: at AWS latencies one after
+/// another adds tens of milliseconds per request; eight at a time stays far below any
+/// throttling limit.
+pub(crate) const MAX_CONCURRENT_REQUESTS: usize = 8;
+
 /// Error codes that mean "slow down or try later" across Kinesis, DynamoDB and SQS.
 const RETRYABLE_CODES: [&str; 9] = [
     "ThrottlingException",

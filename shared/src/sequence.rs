@@ -254,6 +254,48 @@ fn event_bytes(e: &Envelope) -> usize {
     serde_json::to_vec(&e.data).map(|v| v.len()).unwrap_or(0) + ITEM_OVERHEAD_BYTES
 }
 
+/// Splits packed transactions into independent *lanes*: transactions that share a task (a long
+/// task's chunks, and every transaction packed together with one of them) stay in one lane, in
+/// their original order; transactions of unrelated tasks go to different lanes. Lanes may
+/// commit concurrently, since no two lanes touch the same task head; within a lane the order
+/// is the packer's, so a task's chunks still commit in order and any prefix is a valid state.
+/// Lanes come in the order of their first transaction.
+pub fn lanes(txs: Vec<Vec<CommitChunk>>) -> Vec<Vec<Vec<CommitChunk>>> {
+    // Union-find over transaction indices, joined through the tasks they touch.
+    let mut parent: Vec<usize> = (0..txs.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut last_tx_of: std::collections::HashMap<&TaskKey, usize> =
+        std::collections::HashMap::new();
+    for (i, tx) in txs.iter().enumerate() {
+        for c in tx {
+            if let Some(&j) = last_tx_of.get(&c.key) {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                // The earlier transaction's root stays the root: lanes keep first-seen order.
+                parent[a.max(b)] = a.min(b);
+            }
+            last_tx_of.insert(&c.key, i);
+        }
+    }
+    let roots: Vec<usize> = (0..txs.len()).map(|i| root(&mut parent, i)).collect();
+    let mut lane_of_root: std::collections::HashMap<usize, usize> =
+        std::collections::HashMap::new();
+    let mut out: Vec<Vec<Vec<CommitChunk>>> = Vec::new();
+    for (tx, r) in txs.into_iter().zip(roots) {
+        let lane = *lane_of_root.entry(r).or_insert_with(|| {
+            out.push(Vec::new());
+            out.len() - 1
+        });
+        out[lane].push(tx);
+    }
+    out
+}
+
 /// One atomic write: some of a task's events, their id markers, and the task's new head,
 /// conditional on the head still being `base`.
 #[derive(Debug, Clone, PartialEq)]
@@ -351,6 +393,69 @@ mod tests {
 
     fn seqs(plan: &TaskPlan) -> Vec<u64> {
         plan.events.iter().map(|a| a.envelope.seq.0).collect()
+    }
+
+    /// A head-only chunk of task `t` whose head version is `v` (to tell chunks apart).
+    fn chunk(t: &str, v: u64) -> CommitChunk {
+        let key = TaskKey::new(TenantId::parse("acme").unwrap(), TaskId::parse(t).unwrap());
+        let mut head = TaskHead::empty(key.clone(), Utc::now());
+        head.version = v;
+        CommitChunk {
+            key,
+            base: None,
+            events: Vec::new(),
+            head,
+        }
+    }
+
+    fn names(lanes: &[Vec<Vec<CommitChunk>>]) -> Vec<Vec<Vec<String>>> {
+        lanes
+            .iter()
+            .map(|lane| {
+                lane.iter()
+                    .map(|tx| {
+                        tx.iter()
+                            .map(|c| format!("{}{}", c.key.task_id, c.head.version))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lanes_keep_a_tasks_chunks_in_order_and_separate_unrelated_tasks() {
+        // tx0: a1 b1 | tx1: b2 | tx2: c1 | tx3: d1 | tx4: d2 e1 | tx5: e2 | tx6: f1
+        let txs = vec![
+            vec![chunk("a", 1), chunk("b", 1)],
+            vec![chunk("b", 2)],
+            vec![chunk("c", 1)],
+            vec![chunk("d", 1)],
+            vec![chunk("d", 2), chunk("e", 1)],
+            vec![chunk("e", 2)],
+            vec![chunk("f", 1)],
+        ];
+        let lanes = lanes(txs);
+        assert_eq!(
+            names(&lanes),
+            vec![
+                vec![vec!["a1", "b1"], vec!["b2"]],
+                vec![vec!["c1"]],
+                vec![vec!["d1"], vec!["d2", "e1"], vec!["e2"]],
+                vec![vec!["f1"]],
+            ]
+        );
+        // Lanes joined late keep first-seen order: x's chain links tx0 and tx2 through y.
+        let txs = vec![
+            vec![chunk("x", 1)],
+            vec![chunk("y", 1)],
+            vec![chunk("y", 2), chunk("x", 2)],
+        ];
+        assert_eq!(
+            names(&super::lanes(txs)),
+            vec![vec![vec!["x1"], vec!["y1"], vec!["y2", "x2"]]]
+        );
+        assert!(super::lanes(Vec::new()).is_empty());
     }
 
     #[test]

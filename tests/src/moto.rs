@@ -17,6 +17,18 @@ def watch():
     sys.stdin.read()
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
+# Real DynamoDB applies each request atomically; moto's threaded server does not (a
+# TransactWriteItems deep-copies the tables while other requests change them, and conditional
+# writes race), so concurrent callers (fanout's commit lanes, simultaneous stream claims) would
+# see moto's 500s and lost conditions. One DynamoDB request at a time restores per-request
+# atomicity; clients still overlap their requests.
+from moto.dynamodb.responses import DynamoHandler
+_dynamodb = threading.Lock()
+_call_action = DynamoHandler.call_action
+def _one_at_a_time(self):
+    with _dynamodb:
+        return _call_action(self)
+DynamoHandler.call_action = _one_at_a_time
 from moto.server import main
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 "#;

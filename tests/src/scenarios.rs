@@ -732,3 +732,105 @@ pub async fn events_at_reads_exactly_the_asked_seqs(stack: Stack) {
     assert!(none.is_empty());
     assert!(stack.store.events_at(&run1, &[]).await.unwrap().is_empty());
 }
+
+/// An [`EventStore`](burstline::store::EventStore) whose commits take `latency` each and that
+/// records how many were in flight at once.
+struct SlowCommits {
+    inner: Arc<dyn burstline::store::EventStore>,
+    latency: Duration,
+    in_flight: Arc<std::sync::Mutex<(usize, usize)>>,
+}
+
+#[async_trait::async_trait]
+impl burstline::store::EventStore for SlowCommits {
+    async fn heads(
+        &self,
+        keys: &[burstline::ids::TaskKey],
+    ) -> burstline::Result<HashMap<burstline::ids::TaskKey, burstline::head::TaskHead>> {
+        self.inner.heads(keys).await
+    }
+    async fn commit(&self, chunks: &[burstline::sequence::CommitChunk]) -> burstline::Result<()> {
+        {
+            let mut f = self.in_flight.lock().unwrap();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
+        tokio::time::sleep(self.latency).await;
+        let result = self.inner.commit(chunks).await;
+        self.in_flight.lock().unwrap().0 -= 1;
+        result
+    }
+    async fn head(
+        &self,
+        key: &burstline::ids::TaskKey,
+    ) -> burstline::Result<Option<burstline::head::TaskHead>> {
+        self.inner.head(key).await
+    }
+    async fn events(
+        &self,
+        key: &burstline::ids::TaskKey,
+        after: Seq,
+        limit: usize,
+    ) -> burstline::Result<Vec<burstline::event::Envelope>> {
+        self.inner.events(key, after, limit).await
+    }
+    async fn events_at(
+        &self,
+        key: &burstline::ids::TaskKey,
+        seqs: &[Seq],
+    ) -> burstline::Result<Vec<burstline::event::Envelope>> {
+        self.inner.events_at(key, seqs).await
+    }
+    async fn find_event(
+        &self,
+        tenant: &burstline::ids::TenantId,
+        id: &burstline::ids::EventId,
+    ) -> burstline::Result<Option<(burstline::ids::TaskId, Seq)>> {
+        self.inner.find_event(tenant, id).await
+    }
+}
+
+/// One 500-record batch of 20 small tasks and one long task (chained over several
+/// transactions): transactions of different tasks are in flight together (at most
+/// [`fanout::round::MAX_CONCURRENT_COMMITS`]), the long task's chunks land in order, and every
+/// task is stored densely in acceptance order, exactly once.
+pub async fn independent_tasks_commit_concurrently(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    subscribe(&stack, "acme", &["*"]).await;
+    let mut ids: HashMap<String, Vec<String>> = HashMap::new();
+    for t in 0..20 {
+        let task = format!("run-{t}");
+        ids.insert(
+            task.clone(),
+            ingest_ok(&stack, &key, &burst(&task, 20)).await,
+        );
+    }
+    let long = json!({"events": (0..100).map(|i| json!({"type":"token.delta","task_id":"long","data":{"i":i}})).collect::<Vec<_>>()});
+    ids.insert("long".into(), ingest_ok(&stack, &key, &long).await);
+    let in_flight = Arc::new(std::sync::Mutex::new((0, 0)));
+    let deps = Fanout {
+        store: Arc::new(SlowCommits {
+            inner: stack.store.clone(),
+            latency: Duration::from_millis(50),
+            in_flight: in_flight.clone(),
+        }),
+        ..stack.fanout()
+    };
+    let stats = drain(&stack, &deps, 500).await;
+    assert_eq!(
+        (stats.records, stats.function_errors, stats.invocations),
+        (500, 0, 1),
+        "{stats:?}"
+    );
+    let most = in_flight.lock().unwrap().1;
+    assert!(
+        (2..=fanout::round::MAX_CONCURRENT_COMMITS).contains(&most),
+        "{most} commits in flight at once"
+    );
+    for (t, sent) in ids {
+        let events = stored(&stack, &task("acme", &t)).await;
+        let got: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+        assert_eq!(got, sent, "{t}: every event once, in acceptance order");
+        assert!(is_dense(&events.iter().map(|e| e.seq).collect::<Vec<_>>()));
+    }
+}

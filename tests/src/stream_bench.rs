@@ -137,7 +137,9 @@ pub async fn latency(
 }
 
 /// DynamoDB reads and writes per idle stream-minute, on paused time: `streams` open streams
-/// on quiet tasks, measured over `minutes` once the backoff has settled.
+/// on quiet tasks, measured over `minutes` once the backoff has settled. Each viewer resumes
+/// as EventSource does when the idle cutoff ends its segment, so the reconnects (head, tenant,
+/// slot claim and release) are part of the cost.
 pub async fn idle_cost(streams: usize, minutes: u32) -> (f64, f64) {
     let stack = Stack::memory();
     let key = tenant(&stack, "idle", 10_000, &[Scope::Stream]).await;
@@ -155,10 +157,18 @@ pub async fn idle_cost(streams: usize, minutes: u32) -> (f64, f64) {
         .await;
         let r = stream::handle(&deps, get_events(&name, "", &[("authorization", &auth)])).await;
         let mut c = SseClient::new(r);
-        c.next().await.expect("first event");
-        clients.push(tokio::spawn(
-            async move { while c.next().await.is_some() {} },
-        ));
+        let mut last = c.next().await.expect("first event").id;
+        let (deps, auth) = (deps.clone(), auth.clone());
+        clients.push(tokio::spawn(async move {
+            loop {
+                while let Some(e) = c.next().await {
+                    last = e.id;
+                }
+                tokio::time::sleep(deps.settings.reconnect).await;
+                let headers = [("authorization", auth.as_str()), ("last-event-id", &last)];
+                c = SseClient::new(stream::handle(&deps, get_events(&name, "", &headers)).await);
+            }
+        }));
     }
     tokio::time::sleep(Duration::from_secs(40)).await;
     stack.requests.reset();

@@ -202,3 +202,9 @@ async fn the_rejections_task_is_never_answered_with_a_rejection() {
 async fn events_at_reads_exactly_the_asked_seqs() {
     scenarios::events_at_reads_exactly_the_asked_seqs(Stack::memory()).await;
 }
+
+/// Independent tasks' transactions commit concurrently; a long task's chunks stay in order.
+#[tokio::test(start_paused = true)]
+async fn independent_tasks_commit_concurrently() {
+    scenarios::independent_tasks_commit_concurrently(Stack::memory()).await;
+}

@@ -158,3 +158,9 @@ async fn webhooks_through_sqs_with_dead_letters_and_redrive() {
     assert_eq!(got[5].json()["seq"], 1, "the redriven event is delivered");
     assert!(dead_letters(&stack).await.is_empty());
 }
+
+/// Independent tasks' transactions commit concurrently; a long task's chunks stay in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_tasks_commit_concurrently() {
+    scenarios::independent_tasks_commit_concurrently(Stack::moto("lanes").await).await;
+}

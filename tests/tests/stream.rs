@@ -20,6 +20,17 @@ use tokio::time::Instant;
 
 const ALL: &[Scope] = &[Scope::Stream, Scope::Manage];
 
+/// Settings whose segments last the whole lifetime and never end for quiet: for tests that
+/// watch one long response (segments are `stream_segments.rs`'s subject).
+fn unsegmented() -> StreamSettings {
+    let d = StreamSettings::default();
+    StreamSettings {
+        segment: d.lifetime,
+        idle: d.lifetime,
+        ..d
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn frames_are_exact_and_payloads_survive() {
     let stack = Stack::memory();
@@ -388,7 +399,7 @@ async fn lifetime_ends_the_stream_and_heartbeats_keep_cadence() {
     let key = tenant(&stack, "acme", 10, ALL).await;
     let settings = StreamSettings {
         lifetime: Duration::from_secs(14 * 60),
-        ..StreamSettings::default()
+        ..unsegmented()
     };
     let deps = streamer(&stack, stack.store.clone(), settings).await;
     append(
@@ -450,7 +461,7 @@ async fn lifetime_ends_the_stream_and_heartbeats_keep_cadence() {
 async fn idle_streams_read_at_most_once_a_second() {
     let stack = Stack::memory();
     let key = tenant(&stack, "acme", 10, ALL).await;
-    let deps = streamer(&stack, stack.store.clone(), StreamSettings::default()).await;
+    let deps = streamer(&stack, stack.store.clone(), unsegmented()).await;
     append(
         stack.store.as_ref(),
         &task("acme", "idle"),
@@ -476,6 +487,45 @@ async fn idle_streams_read_at_most_once_a_second() {
         (55..=60).contains(&reads),
         "{reads} reads in an idle minute"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_stream_reads_at_most_ten_times_a_second() {
+    let stack = Stack::memory();
+    let key = tenant(&stack, "acme", 10, ALL).await;
+    let settings = StreamSettings {
+        page_size: 5,
+        ..unsegmented()
+    };
+    let deps = streamer(&stack, stack.store.clone(), settings).await;
+    let k = task("acme", "busy");
+    append(stack.store.as_ref(), &k, &events(1, false), None).await;
+    let auth = bearer(&key);
+    let mut client = SseClient::new(
+        stream::handle(&deps, get_events("busy", "", &[("authorization", &auth)])).await,
+    );
+    client.next().await.unwrap();
+    stack.requests.reset();
+    // Ten seconds of a hard burst: 20 events every 10 ms, far more than pages of 5 carry.
+    let store = stack.store.clone();
+    let producer_key = k.clone();
+    let producer = tokio::spawn(async move {
+        for _ in 0..1000 {
+            append(store.as_ref(), &producer_key, &events(20, false), None).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let reader = tokio::spawn(async move { while client.next().await.is_some() {} });
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let reads = stack
+        .requests
+        .snapshot()
+        .get("dynamodb:Query")
+        .copied()
+        .unwrap_or(0);
+    assert!((90..=101).contains(&reads), "{reads} reads in a busy 10 s");
+    producer.abort();
+    reader.abort();
 }
 
 #[tokio::test(start_paused = true)]
@@ -666,7 +716,7 @@ async fn budget_is_strict_and_token_clients_are_throttled_in_band() {
 async fn a_crashed_streams_slot_frees_itself_within_two_minutes() {
     let stack = Stack::memory();
     let key = tenant(&stack, "acme", 3, ALL).await;
-    let deps = streamer(&stack, stack.store.clone(), StreamSettings::default()).await;
+    let deps = streamer(&stack, stack.store.clone(), unsegmented()).await;
     append(
         stack.store.as_ref(),
         &task("acme", "t"),
@@ -680,7 +730,13 @@ async fn a_crashed_streams_slot_frees_itself_within_two_minutes() {
     for _ in 0..3 {
         let claim = deps
             .leases
-            .acquire(&tenant_id, 3, clock_now(&deps), deps.settings.lease_ttl)
+            .acquire(
+                &tenant_id,
+                None,
+                3,
+                clock_now(&deps),
+                deps.settings.lease_ttl,
+            )
             .await
             .unwrap();
         assert!(matches!(claim, Claim::Granted(_)));

@@ -7,8 +7,10 @@ use std::time::Duration;
 #[tokio::test(start_paused = true)]
 async fn idle_cost_is_measured() {
     let (reads, writes) = idle_cost(5, 2).await;
-    assert!((55.0..=60.0).contains(&reads), "{reads}");
-    assert!(writes > 0.0 && writes < 5.0, "{writes}");
+    // About one poll a second, plus two reconnects a minute (the 30 s idle cutoff): head,
+    // tenant and slot reads, and a slot claim and release each.
+    assert!((55.0..=70.0).contains(&reads), "{reads}");
+    assert!(writes > 0.0 && writes <= 6.0, "{writes}");
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ async fn slots_are_strict_under_50_concurrent_claims_and_expire() {
     let ttl = Duration::from_secs(90);
     let claims = (0..50).map(|_| {
         let (store, acme) = (store.clone(), acme.clone());
-        tokio::spawn(async move { store.acquire(&acme, 10, now, ttl).await.unwrap() })
+        tokio::spawn(async move { store.acquire(&acme, None, 10, now, ttl).await.unwrap() })
     });
     let claims: Vec<Claim> = futures_util::future::join_all(claims)
         .await
@@ -44,7 +44,7 @@ async fn slots_are_strict_under_50_concurrent_claims_and_expire() {
     let slots: BTreeSet<u32> = granted.iter().map(|l| l.slot).collect();
     assert_eq!(slots, (0..10).collect());
     assert_eq!(
-        store.acquire(&acme, 10, now, ttl).await.unwrap(),
+        store.acquire(&acme, None, 10, now, ttl).await.unwrap(),
         Claim::Full
     );
 
@@ -54,7 +54,7 @@ async fn slots_are_strict_under_50_concurrent_claims_and_expire() {
         panic!("renewal refused");
     };
     store.release(&granted[1]).await.unwrap();
-    let Claim::Granted(reused) = store.acquire(&acme, 10, later, ttl).await.unwrap() else {
+    let Claim::Granted(reused) = store.acquire(&acme, None, 10, later, ttl).await.unwrap() else {
         panic!("a released slot is free");
     };
     assert_eq!(reused.slot, granted[1].slot);
@@ -62,7 +62,7 @@ async fn slots_are_strict_under_50_concurrent_claims_and_expire() {
     // The rest crash: 91 s on, their slots are free again, the renewed one is not.
     let after = now + chrono::Duration::seconds(91);
     let mut reclaimed = BTreeSet::new();
-    while let Claim::Granted(l) = store.acquire(&acme, 10, after, ttl).await.unwrap() {
+    while let Claim::Granted(l) = store.acquire(&acme, None, 10, after, ttl).await.unwrap() {
         reclaimed.insert(l.slot);
     }
     assert_eq!(reclaimed.len(), 8);
@@ -75,7 +75,7 @@ async fn slots_are_strict_under_50_concurrent_claims_and_expire() {
     // Other tenants have their own budget.
     let globex = TenantId::parse("globex").unwrap();
     assert!(matches!(
-        store.acquire(&globex, 10, after, ttl).await.unwrap(),
+        store.acquire(&globex, None, 10, after, ttl).await.unwrap(),
         Claim::Granted(_)
     ));
 }

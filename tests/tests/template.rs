@@ -697,3 +697,97 @@ fn only_the_api_seals_and_only_the_api_and_deliver_open_secrets() {
     assert_eq!(key["EnableKeyRotation"].as_bool(), Some(true));
     assert_eq!(key["KeySpec"].as_str(), Some("SYMMETRIC_DEFAULT"));
 }
+
+#[test]
+fn the_stream_function_reserves_concurrency_and_nothing_else_does() {
+    let t = template();
+    let p = &t["Parameters"]["StreamReservedConcurrency"];
+    assert_eq!(p["Type"].as_str(), Some("Number"));
+    // Every open stream is one running function: a default cap that leaves the account's
+    // default 1,000 (less the 100 Lambda keeps unreserved) mostly to the pipeline.
+    let default = p["Default"].as_u64().unwrap();
+    assert!((1..=500).contains(&default), "{default}");
+    assert_eq!(p["MinValue"].as_u64(), Some(0));
+    // 0 means no reservation (not a function throttled to zero).
+    let condition = &t["Conditions"]["HasStreamReservedConcurrency"];
+    let (not, inner) = intrinsic(condition).unwrap();
+    assert_eq!(not, "Not");
+    let (eq, args) = intrinsic(&inner[0]).unwrap();
+    assert_eq!(eq, "Equals");
+    assert_eq!(
+        intrinsic(&args[0]).map(|(tag, a)| (tag, a.as_str().unwrap().to_owned())),
+        Some(("Ref".to_owned(), "StreamReservedConcurrency".to_owned()))
+    );
+    assert_eq!(args[1].as_str(), Some("0"));
+    let reserved = &t["Resources"]["StreamFunction"]["Properties"]["ReservedConcurrentExecutions"];
+    let (tag, arms) = intrinsic(reserved).expect("StreamFunction reserves concurrency");
+    assert_eq!(tag, "If");
+    assert_eq!(arms[0].as_str(), Some("HasStreamReservedConcurrency"));
+    let arm = |i: usize| intrinsic(&arms[i]).map(|(tag, a)| (tag, a.as_str().unwrap().to_owned()));
+    assert_eq!(
+        arm(1),
+        Some(("Ref".to_owned(), "StreamReservedConcurrency".to_owned()))
+    );
+    assert_eq!(arm(2), Some(("Ref".to_owned(), "AWS::NoValue".to_owned())));
+    // The pipeline's functions draw on the unreserved pool, which the streams cannot drain.
+    for (binary, f) in function_resources(&t) {
+        if binary != "stream" {
+            assert!(
+                f["Properties"]
+                    .get("ReservedConcurrentExecutions")
+                    .is_none(),
+                "{binary}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fanout_reads_through_an_enhanced_fan_out_consumer_when_asked() {
+    let t = template();
+    let p = &t["Parameters"]["FanoutConsumer"];
+    let allowed: Vec<&str> = p["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["standard", "efo"]);
+    assert_eq!(p["Default"].as_str(), Some("standard"));
+    let (eq, args) = intrinsic(&t["Conditions"]["UseFanoutConsumer"]).unwrap();
+    assert_eq!(eq, "Equals");
+    assert_eq!(args[1].as_str(), Some("efo"));
+    let consumer = &t["Resources"]["FanoutStreamConsumer"];
+    assert_eq!(
+        consumer["Type"].as_str(),
+        Some("AWS::Kinesis::StreamConsumer")
+    );
+    assert_eq!(consumer["Condition"].as_str(), Some("UseFanoutConsumer"));
+    assert_eq!(
+        intrinsic(&consumer["Properties"]["StreamARN"]).map(|(tag, a)| (tag, a.clone())),
+        Some(("GetAtt".to_owned(), Value::from("EventStream.Arn")))
+    );
+    let mapping =
+        &t["Resources"]["FanoutFunction"]["Properties"]["Events"]["EventStream"]["Properties"];
+    // The consumer's ARN on the efo path, the stream's otherwise.
+    let (tag, arms) = intrinsic(&mapping["Stream"]).unwrap();
+    assert_eq!(tag, "If");
+    assert_eq!(arms[0].as_str(), Some("UseFanoutConsumer"));
+    let arm = |i: usize| intrinsic(&arms[i]).map(|(tag, a)| (tag, a.as_str().unwrap().to_owned()));
+    assert_eq!(
+        arm(1),
+        Some((
+            "GetAtt".to_owned(),
+            "FanoutStreamConsumer.ConsumerARN".to_owned()
+        ))
+    );
+    assert_eq!(
+        arm(2),
+        Some(("GetAtt".to_owned(), "EventStream.Arn".to_owned()))
+    );
+    // Records are pushed on the efo path: no batching window there; 1 s when polling.
+    let (tag, window) = intrinsic(&mapping["MaximumBatchingWindowInSeconds"]).unwrap();
+    assert_eq!(tag, "If");
+    assert_eq!(window[0].as_str(), Some("UseFanoutConsumer"));
+    assert_eq!((window[1].as_u64(), window[2].as_u64()), (Some(0), Some(1)));
+}

@@ -85,6 +85,27 @@ pub struct DevArgs {
     /// `Last-Event-ID` (`STREAM_LIFETIME_SECONDS`; the template's is 840).
     #[arg(long, default_value_t = 840)]
     stream_lifetime_seconds: u64,
+    /// An SSE response ends after this many seconds and the client resumes
+    /// (`STREAM_SEGMENT_SECONDS`; default as deployed).
+    #[arg(long)]
+    stream_segment_seconds: Option<u64>,
+    /// An SSE response ends after this many seconds without an event and the client resumes
+    /// (`STREAM_IDLE_SECONDS`; default as deployed).
+    #[arg(long)]
+    stream_idle_seconds: Option<u64>,
+}
+
+/// The stream function's settings: as deployed, with the lifetime and segment flags applied.
+fn stream_settings(args: &DevArgs) -> StreamSettings {
+    let d = StreamSettings::default();
+    let secs = |v: Option<u64>, default| v.map_or(default, |s| Duration::from_secs(s.max(1)));
+    let lifetime = Duration::from_secs(args.stream_lifetime_seconds.max(1));
+    StreamSettings {
+        lifetime,
+        segment: secs(args.stream_segment_seconds, d.segment).min(lifetime),
+        idle: secs(args.stream_idle_seconds, d.idle),
+        ..d
+    }
 }
 
 /// Runs the stack until Ctrl-C (or SIGTERM), then drains and stops.
@@ -99,7 +120,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 .context("the API key (--api-key / BURSTLINE_API_KEY) is not a Burstline key (bl_ + 32 letters and digits)")
         })
         .transpose()?;
-    let backend = match (args.aws_endpoint, args.aws) {
+    let backend = match (args.aws_endpoint.clone(), args.aws) {
         (Some(endpoint), _) => Backend::Aws {
             endpoint: Some(endpoint),
             prefix: args.prefix.clone(),
@@ -154,10 +175,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             auth: Authenticator::new(backends.tenants.clone(), KEY_CACHE),
             tokens,
             clock: clock.clone(),
-            settings: StreamSettings {
-                lifetime: Duration::from_secs(args.stream_lifetime_seconds),
-                ..StreamSettings::default()
-            },
+            settings: stream_settings(&args),
         },
         inspector,
         metrics,

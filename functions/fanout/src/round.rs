@@ -11,9 +11,10 @@ use burstline::head::StreamPosition;
 use burstline::ids::{Seq, TaskKey};
 use burstline::job::jobs_for;
 use burstline::sequence::{
-    CommitChunk, Incoming, TaskPlan, pack_one_event_each, pack_transactions, plan_task,
+    CommitChunk, Incoming, TaskPlan, lanes, pack_one_event_each, pack_transactions, plan_task,
 };
 use chrono::Utc;
+use futures_util::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use tracing::warn;
 
@@ -39,9 +40,17 @@ impl Learned {
     /// resubmission from a reuse by another task. Returns the ids whose lookup failed: they
     /// stay unknown.
     pub async fn learn_holders(&mut self, deps: &Fanout, ids: Vec<IdKey>) -> Vec<IdKey> {
+        // Independent `GetItem`s: several in flight at once.
+        let answers: Vec<_> = stream::iter(ids.into_iter().map(|(tenant, id)| async move {
+            let found = deps.store.find_event(&tenant, &id).await;
+            ((tenant, id), found)
+        }))
+        .buffer_unordered(MAX_CONCURRENT_COMMITS)
+        .collect()
+        .await;
         let mut unknown = Vec::new();
-        for (tenant, id) in ids {
-            match deps.store.find_event(&tenant, &id).await {
+        for ((tenant, id), found) in answers {
+            match found {
                 Ok(Some((task, _))) => {
                     self.holders.insert((tenant, id), task);
                 }
@@ -189,8 +198,37 @@ async fn enqueue_changed(
     true
 }
 
+/// Transactions of unrelated tasks in flight at once. Each is one `TransactWriteItems` of up
+/// to 100 items; at AWS latencies (tens of ms each) committing a 500-record batch one
+/// transaction after another takes about half a second, eight at a time a fraction of it,
+/// without a burst of requests large enough to be throttled.
+pub const MAX_CONCURRENT_COMMITS: usize = 8;
+
+/// What the store answered for one transaction of a lane.
+enum Answer {
+    /// Committed.
+    Stored(Vec<CommitChunk>),
+    /// A head moved or an id marker exists: re-plan these tasks, learning who holds the ids.
+    Conflict {
+        keys: Vec<TaskKey>,
+        duplicates: Vec<IdKey>,
+    },
+    /// DynamoDB refused a transaction holding only this chunk.
+    Refused {
+        chunk: Box<CommitChunk>,
+        message: String,
+    },
+    /// Failed otherwise: leave these tasks to Lambda's retry.
+    Failed(Vec<TaskKey>),
+}
+
 /// Commits the plans, packed (one event per transaction for tasks being isolated), and
 /// learns from each answer. Returns the tasks to re-plan.
+///
+/// Transactions are split into [`lanes`]: those sharing a task commit one after another, in
+/// order; independent lanes commit concurrently, at most [`MAX_CONCURRENT_COMMITS`] at once.
+/// What the answers teach is applied once every lane is done; no two lanes share a task, so
+/// the order in which they finished does not matter.
 async fn commit(
     deps: &Fanout,
     planned: Vec<Planned<'_>>,
@@ -210,32 +248,63 @@ async fn commit(
                     .map(|a| ((p.key.clone(), a.envelope.seq), a.position.clone()))
             })
             .collect(),
-        stopped: HashSet::new(),
         retry: HashSet::new(),
     };
     let (isolating, packed): (Vec<TaskPlan>, Vec<TaskPlan>) = planned
         .into_iter()
         .map(|(p, _)| p)
         .partition(|p| learned.isolating.contains(&p.key));
-    let mut txs: VecDeque<Vec<CommitChunk>> = pack_transactions(packed)
+    let txs: Vec<Vec<CommitChunk>> = pack_transactions(packed)
         .into_iter()
         .chain(pack_one_event_each(isolating))
         .collect();
-    while let Some(tx) = txs.pop_front() {
-        // A task whose earlier chunk did not land must not commit later ones.
-        let chunks: Vec<CommitChunk> = tx
-            .into_iter()
-            .filter(|c| !commits.stopped.contains(&c.key))
-            .collect();
-        if chunks.is_empty() {
-            continue;
-        }
-        match deps.store.commit(&chunks).await {
-            Ok(()) => {
+    let answers: Vec<Vec<Answer>> = stream::iter(lanes(txs).into_iter().map(|l| run_lane(deps, l)))
+        .buffer_unordered(MAX_CONCURRENT_COMMITS)
+        .collect()
+        .await;
+    for answer in answers.into_iter().flatten() {
+        match answer {
+            Answer::Stored(chunks) => {
                 for c in &chunks {
                     *learned.stored.entry(c.key.clone()).or_default() += c.events.len();
                 }
             }
+            Answer::Conflict { keys, duplicates } => {
+                // An id left unknown conflicts again; out of rounds, Lambda retries the task.
+                learned.learn_holders(deps, duplicates).await;
+                commits.retry.extend(keys);
+            }
+            Answer::Refused { chunk, message } => {
+                commits.refused(&chunk, message, learned, failed);
+            }
+            Answer::Failed(keys) => {
+                for key in &keys {
+                    commits.fail(key, failed);
+                }
+            }
+        }
+    }
+    commits.retry
+}
+
+/// Commits one lane's transactions in order. A task whose chunk did not land commits no later
+/// chunk; a refused transaction of several tasks is retried one task per transaction, so only
+/// the culprit's task is set back.
+async fn run_lane(deps: &Fanout, lane: Vec<Vec<CommitChunk>>) -> Vec<Answer> {
+    let mut txs: VecDeque<Vec<CommitChunk>> = lane.into();
+    let mut stopped: HashSet<TaskKey> = HashSet::new();
+    let mut answers = Vec::new();
+    while let Some(tx) = txs.pop_front() {
+        let chunks: Vec<CommitChunk> = tx
+            .into_iter()
+            .filter(|c| !stopped.contains(&c.key))
+            .collect();
+        if chunks.is_empty() {
+            continue;
+        }
+        let keys = || chunks.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
+        match deps.store.commit(&chunks).await {
+            Ok(()) => answers.push(Answer::Stored(chunks)),
             Err(Error::CommitConflict {
                 duplicates,
                 moved_heads,
@@ -245,17 +314,13 @@ async fn commit(
                     moved_heads = moved_heads.len(),
                     "commit conflict; re-planning"
                 );
-                // An id left unknown conflicts again; out of rounds, Lambda retries the task.
-                learned.learn_holders(deps, duplicates).await;
-                for c in &chunks {
-                    commits.stopped.insert(c.key.clone());
-                    commits.retry.insert(c.key.clone());
-                }
+                let keys = keys();
+                stopped.extend(keys.iter().cloned());
+                answers.push(Answer::Conflict { keys, duplicates });
             }
             Err(Error::Refused {
                 reason: message, ..
             }) if chunks.len() > 1 => {
-                // Only the culprit's task must be set back: try each task on its own.
                 warn!(error = %message, tasks = chunks.len(), "transaction refused; committing its tasks one by one");
                 for c in chunks.into_iter().rev() {
                     txs.push_front(vec![c]);
@@ -264,17 +329,23 @@ async fn commit(
             Err(Error::Refused {
                 reason: message, ..
             }) => {
-                commits.refused(&chunks[0], message, learned, failed);
+                // Whatever the verdict, this task commits nothing more this round.
+                stopped.extend(keys());
+                let chunk = chunks.into_iter().next();
+                answers.extend(chunk.map(|chunk| Answer::Refused {
+                    chunk: Box::new(chunk),
+                    message,
+                }));
             }
             Err(e) => {
                 warn!(error = %e, tasks = chunks.len(), "commit failed");
-                for c in &chunks {
-                    commits.fail(&c.key, failed);
-                }
+                let keys = keys();
+                stopped.extend(keys.iter().cloned());
+                answers.push(Answer::Failed(keys));
             }
         }
     }
-    commits.retry
+    answers
 }
 
 /// The state of one round's commits.
@@ -282,15 +353,12 @@ struct Commits {
     first_index: HashMap<TaskKey, usize>,
     /// Where each planned event came from, to name a refused one's record.
     positions: HashMap<(TaskKey, Seq), StreamPosition>,
-    /// Tasks whose remaining chunks must not be committed this round.
-    stopped: HashSet<TaskKey>,
     /// Tasks to re-plan.
     retry: HashSet<TaskKey>,
 }
 
 impl Commits {
     fn fail(&mut self, key: &TaskKey, failed: &mut BTreeSet<usize>) {
-        self.stopped.insert(key.clone());
         failed.extend(self.first_index.get(key));
     }
 
@@ -310,7 +378,6 @@ impl Commits {
                     warn!(task_id = %key.task_id, event_id = %one.id, error = %message, "event refused by the store");
                     learned.refused.insert(pos.clone(), message);
                     learned.isolating.remove(key);
-                    self.stopped.insert(key.clone());
                     self.retry.insert(key.clone());
                 }
                 None => self.fail(key, failed),
@@ -319,7 +386,6 @@ impl Commits {
             [_, _, ..] => {
                 warn!(task_id = %key.task_id, error = %message, "commit refused; isolating the task's events");
                 learned.isolating.insert(key.clone());
-                self.stopped.insert(key.clone());
                 self.retry.insert(key.clone());
             }
             // A head alone is never the tenant's doing: leave it to Lambda's retry.

@@ -31,15 +31,30 @@ pub struct StreamConfig {
 /// How a stream behaves once open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSettings {
-    /// `STREAM_LIFETIME_SECONDS` (840): a stream ends cleanly after this, before Lambda's
-    /// 15-minute limit, and the client resumes with `Last-Event-ID`.
+    /// `STREAM_LIFETIME_SECONDS` (840): no response lasts longer, whatever the segment
+    /// length, so every stream ends before Lambda's 15-minute limit.
     pub lifetime: Duration,
+    /// `STREAM_SEGMENT_SECONDS` (55, at most the lifetime): a response ends cleanly after this
+    /// even while events flow, with a `retry:` of `reconnect`, and the client resumes with
+    /// `Last-Event-ID`. Lambda never learns that a client left, so this is what bounds an
+    /// abandoned busy stream: 55 s keeps "its slot is free within 60 s" with room for the
+    /// release call.
+    pub segment: Duration,
+    /// `STREAM_IDLE_SECONDS` (30): a response ends, as at a segment's end, once no event has
+    /// been sent for this long; an abandoned quiet stream stops after it.
+    pub idle: Duration,
+    /// `RECONNECT_MS` (250): the `retry:` of the frame that ends a segment, so the client
+    /// comes back at once instead of after `retry`.
+    pub reconnect: Duration,
     /// `HEARTBEAT_SECONDS` (15, at most 15): longest silence before a `: ping`.
     pub heartbeat: Duration,
     /// `RETRY_MS` (1000): the `retry:` sent first, the client's reconnect delay.
     pub retry: Duration,
-    /// `POLL_MIN_MS` (20) and `POLL_MAX_MS` (1000): the adaptive polling range.
+    /// `POLL_MIN_MS` (100) and `POLL_MAX_MS` (1000): the adaptive polling range.
     pub poll: PollPolicy,
+    /// `MAX_READS_PER_SECOND` (10, at least 1): the most event reads one stream makes in any
+    /// second, whether polling a burst, replaying full pages or retrying.
+    pub max_reads_per_second: u32,
     /// `PAGE_SIZE` (100): events per replay query.
     pub page_size: usize,
     /// `LEASE_SECONDS` (90, at most 120): a crashed stream's slot frees itself after this.
@@ -57,9 +72,13 @@ impl Default for StreamSettings {
     fn default() -> Self {
         Self {
             lifetime: Duration::from_secs(14 * 60),
+            segment: Duration::from_secs(55),
+            idle: Duration::from_secs(30),
+            reconnect: Duration::from_millis(250),
             heartbeat: Duration::from_secs(15),
             retry: Duration::from_secs(1),
             poll: PollPolicy::default(),
+            max_reads_per_second: 10,
             page_size: 100,
             lease_ttl: Duration::from_secs(90),
             throttle_retry: Duration::from_secs(10),
@@ -71,16 +90,20 @@ impl Default for StreamSettings {
 
 impl StreamConfig {
     /// Every variable this config reads.
-    pub const VARS: [&'static str; 15] = [
+    pub const VARS: [&'static str; 19] = [
         "EVENTS_TABLE",
         "TENANTS_TABLE",
         "STREAM_TOKEN_SECRET",
         "KEY_CACHE_SECONDS",
         "STREAM_LIFETIME_SECONDS",
+        "STREAM_SEGMENT_SECONDS",
+        "STREAM_IDLE_SECONDS",
+        "RECONNECT_MS",
         "HEARTBEAT_SECONDS",
         "RETRY_MS",
         "POLL_MIN_MS",
         "POLL_MAX_MS",
+        "MAX_READS_PER_SECOND",
         "PAGE_SIZE",
         "LEASE_SECONDS",
         "THROTTLE_RETRY_SECONDS",
@@ -107,6 +130,7 @@ impl StreamConfig {
                 var: "STREAM_TOKEN_SECRET",
                 message: format!("must be at least {MIN_SECRET_BYTES} bytes"),
             })?;
+        let lifetime = secs("STREAM_LIFETIME_SECONDS", d.lifetime)?;
         Ok(Self {
             events_table: required(env, "EVENTS_TABLE")?,
             tenants_table: required(env, "TENANTS_TABLE")?,
@@ -114,7 +138,11 @@ impl StreamConfig {
             key_cache: secs("KEY_CACHE_SECONDS", Duration::from_secs(60))?,
             metrics_namespace: burstline::metrics::namespace(env)?,
             settings: StreamSettings {
-                lifetime: secs("STREAM_LIFETIME_SECONDS", d.lifetime)?,
+                lifetime,
+                segment: secs("STREAM_SEGMENT_SECONDS", d.segment)?
+                    .clamp(Duration::from_secs(1), lifetime.max(Duration::from_secs(1))),
+                idle: secs("STREAM_IDLE_SECONDS", d.idle)?.max(Duration::from_secs(1)),
+                reconnect: millis("RECONNECT_MS", d.reconnect)?,
                 heartbeat: secs("HEARTBEAT_SECONDS", d.heartbeat)?
                     .clamp(Duration::from_secs(1), d.heartbeat),
                 retry: millis("RETRY_MS", d.retry)?,
@@ -122,6 +150,8 @@ impl StreamConfig {
                     min: millis("POLL_MIN_MS", d.poll.min)?,
                     max: millis("POLL_MAX_MS", d.poll.max)?,
                 },
+                max_reads_per_second: parsed(env, "MAX_READS_PER_SECOND", d.max_reads_per_second)?
+                    .max(1),
                 page_size: parsed(env, "PAGE_SIZE", d.page_size)?.clamp(1, 1000),
                 lease_ttl: secs("LEASE_SECONDS", d.lease_ttl)?
                     .clamp(Duration::from_secs(10), MAX_LEASE_TTL),
@@ -146,13 +176,21 @@ mod tests {
             "HEARTBEAT_SECONDS" => Some("60".to_owned()),
             "LEASE_SECONDS" => Some("600".to_owned()),
             "TASK_WAIT_SECONDS" => Some("3600".to_owned()),
+            "STREAM_LIFETIME_SECONDS" => Some("120".to_owned()),
+            "STREAM_SEGMENT_SECONDS" => Some("600".to_owned()),
             _ => None,
         };
         let c = StreamConfig::from_env(&env).unwrap();
         assert_eq!(c.settings.task_wait, MAX_TASK_WAIT);
         assert_eq!(c.settings.heartbeat, Duration::from_secs(15));
         assert_eq!(c.settings.lease_ttl, MAX_LEASE_TTL);
-        assert_eq!(c.settings.lifetime, Duration::from_secs(840));
+        assert_eq!(c.settings.lifetime, Duration::from_secs(120));
+        assert_eq!(
+            c.settings.segment, c.settings.lifetime,
+            "at most the lifetime"
+        );
+        assert_eq!(c.settings.idle, Duration::from_secs(30));
+        assert_eq!(c.settings.reconnect, Duration::from_millis(250));
         assert_eq!(c.settings.poll, PollPolicy::default());
     }
 

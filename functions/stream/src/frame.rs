@@ -20,6 +20,15 @@ pub fn opening(delay: Duration, cursor: Seq) -> Bytes {
     Bytes::from(format!("retry: {}\nid: {cursor}\n\n", delay.as_millis()))
 }
 
+/// The last bytes of a segment that ends while the task goes on (its length or the idle
+/// cutoff ran out): `retry:` with the short reconnect delay, and the cursor as `id:`. The
+/// response ends after it; EventSource (and `burstline tail`) reconnect after `delay` with
+/// `Last-Event-ID: <cursor>`, so the next segment starts right after the last event sent:
+/// no gap, no duplicate. The next segment's opening `retry:` restores the normal delay.
+pub fn reconnect(delay: Duration, cursor: Seq) -> Bytes {
+    opening(delay, cursor)
+}
+
 /// One event: `id: <seq>`, `event: <type>`, `data: <envelope>`.
 pub fn event(envelope: &Envelope) -> Bytes {
     // Serializing an envelope (validated ids, a JSON value) cannot fail.
@@ -105,6 +114,10 @@ mod tests {
         assert_eq!(
             opening(Duration::from_secs(1), Seq(42)),
             "retry: 1000\nid: 42\n\n"
+        );
+        assert_eq!(
+            reconnect(Duration::from_millis(250), Seq(7)),
+            "retry: 250\nid: 7\n\n"
         );
         assert_eq!(ping(), ": ping\n\n");
         assert_eq!(

@@ -2,13 +2,14 @@
 //! the [`Session`](crate::session::Session) writes frames while the runtime streams them.
 
 use crate::body::SseBody;
+use crate::client::{Credential, client_key};
 use crate::config::StreamSettings;
 use crate::frame;
 use crate::resume::{ResumePoint, last_event_id, resume_point};
 use crate::session::Session;
 use crate::task_wait::{Found, find_head};
 use burstline::api_error::ApiError;
-use burstline::apikey::Scope;
+use burstline::apikey::{KeyHash, Scope};
 use burstline::auth::Authenticator;
 use burstline::clock::Clock;
 use burstline::ids::{Seq, TaskId, TaskKey, TenantId};
@@ -58,19 +59,27 @@ impl std::fmt::Debug for Streamer {
     }
 }
 
-/// Who is asking, which decides how "over budget" is answered.
+/// Who is asking, which decides how "over budget" is answered and who "the same client" is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Caller {
-    /// An API key: a program that can read a 429.
-    Key(TenantId),
-    /// A stream token: a browser EventSource, which gives up for good on any non-200.
-    Token(TenantId),
+    /// An API key (by its hash): a program that can read a 429.
+    Key(TenantId, KeyHash),
+    /// A stream token (as presented): a browser EventSource, which gives up for good on any
+    /// non-200.
+    Token(TenantId, String),
 }
 
 impl Caller {
     fn tenant(&self) -> &TenantId {
         match self {
-            Caller::Key(t) | Caller::Token(t) => t,
+            Caller::Key(t, _) | Caller::Token(t, _) => t,
+        }
+    }
+
+    fn credential(&self) -> Credential<'_> {
+        match self {
+            Caller::Key(_, hash) => Credential::Key(hash),
+            Caller::Token(_, token) => Credential::Token(token),
         }
     }
 }
@@ -92,10 +101,13 @@ enum Opened {
 ///   sent ([`crate::task_wait`]); still absent, it is a 404.
 /// - `200 text/event-stream`: `retry:` with the resume point as `id:`, then the events after
 ///   it in seq order (never skipping one), `: ping` when quiet, `event: gap` for seqs past
-///   retention; the response ends after the terminal event, at the configured lifetime, or
-///   when the client goes away.
+///   retention; the response ends after the terminal event, or (with `retry:` of
+///   `reconnect` and `id:` of the last seq sent, so the client resumes at once) at the end
+///   of a segment or after the idle cutoff; the slot is released before the response ends.
 /// - `204`: the task is finished and nothing is left after the resume point.
-/// - JSON errors: 400 bad resume point, 401 bad credentials, 403 scope or token for another
+/// - A slot already held under the request's client key ([`crate::client`]) is taken over, not
+///   doubled: a client that reconnects while its old response runs on keeps one slot.
+/// - JSON errors: 400 bad resume point or `client_id`, 401 bad credentials, 403 scope or token for another
 ///   task, 404 unknown task (including another tenant's), 429 + `Retry-After` over budget for
 ///   API-key clients, 503 store unavailable.
 #[instrument(skip_all, fields(tenant_id, task_id))]
@@ -151,6 +163,7 @@ async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Ope
             .map(HeaderValue::as_bytes),
     )?;
     let resume = resume_point(last_event_id, &query)?;
+    let client = client_key(caller.credential(), &task_id, &query)?;
     let key = TaskKey::new(caller.tenant().clone(), task_id);
     let found = find_head(deps.store.as_ref(), &key, deps.settings.task_wait)
         .await
@@ -182,6 +195,7 @@ async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Ope
         .leases
         .acquire(
             caller.tenant(),
+            client.as_ref(),
             max,
             deps.clock.now(),
             deps.settings.lease_ttl,
@@ -190,12 +204,12 @@ async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Ope
         .map_err(|e| unavailable("lease", &e))?;
     let lease = match (claim, caller) {
         (Claim::Granted(lease), _) => lease,
-        (Claim::Full, Caller::Token(_)) => {
+        (Claim::Full, Caller::Token(..)) => {
             crate::metrics::throttled("token");
             warn!(max_streams = max, "over stream budget (token client)");
             return Ok(Opened::Throttled(cursor));
         }
-        (Claim::Full, Caller::Key(_)) => {
+        (Claim::Full, Caller::Key(..)) => {
             crate::metrics::throttled("key");
             warn!(max_streams = max, "over stream budget (API client)");
             return Err(ApiError::new(
@@ -205,7 +219,12 @@ async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Ope
             ));
         }
     };
-    info!(cursor = cursor.0, slot = lease.slot, "stream opened");
+    info!(
+        cursor = cursor.0,
+        slot = lease.slot,
+        client = lease.client.is_some(),
+        "stream opened"
+    );
     crate::metrics::opened(&key.tenant_id);
     Ok(Opened::Stream(Box::new(Session::new(
         deps.clone(),
@@ -251,7 +270,7 @@ async fn authenticate(
             .auth
             .authenticate(header_str(headers, "authorization"), Scope::Stream)
             .await?;
-        return Ok(Caller::Key(key.tenant_id));
+        return Ok(Caller::Key(key.tenant_id, key.hash));
     };
     let grant = verify(&deps.tokens, token, deps.clock.now()).map_err(|e| {
         info!(reason = %e, "stream token refused");
@@ -267,7 +286,7 @@ async fn authenticate(
             "this stream token opens another task",
         ));
     }
-    Ok(Caller::Token(grant.tenant_id))
+    Ok(Caller::Token(grant.tenant_id, token.clone()))
 }
 
 fn unavailable(what: &'static str, e: &burstline::Error) -> ApiError {

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | `StreamsOpened` | Count | `function`; `function`, `tenant_id` | streams that got a slot and started |
 //! | `StreamsThrottled` | Count | `function`, `client` | connects over the tenant's budget: `key` (answered 429) or `token` (`event: throttled`) |
-//! | `StreamsEnded` | Count | `function`, `reason` | `terminal` (task finished), `lifetime` (`STREAM_LIFETIME_SECONDS`), `client_gone`, `failed` (reads or the lease failed; the client resumes) |
+//! | `StreamsEnded` | Count | `function`, `reason` | `terminal` (task finished), `segment` (`STREAM_SEGMENT_SECONDS`), `idle` (`STREAM_IDLE_SECONDS` without an event), `client_gone`, `failed` (reads or the lease failed; the client resumes) |
 //! | `StreamDuration` | Seconds | `function` | how long each ended stream was open |
 //! | `RequestsRejected` | Count | `function`, `reason` | requests answered with a JSON error, by code (`unauthorized`, `not_found`, `too_many_streams`, …) |
 //!
@@ -70,7 +70,8 @@ pub fn rejected(code: &'static str) {
 pub fn ended(ending: &Ending, open: Duration) {
     let reason = match ending {
         Ending::Terminal => "terminal",
-        Ending::Lifetime => "lifetime",
+        Ending::Segment => "segment",
+        Ending::Idle => "idle",
         Ending::ClientGone => "client_gone",
         Ending::Failed(_) => "failed",
     };

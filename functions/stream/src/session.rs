@@ -1,15 +1,23 @@
-//! One open stream: replay, then live tail, with heartbeats, lease renewal and a bounded
-//! lifetime. Reads through the ports; every decision is in [`order`](crate::order),
-//! [`poll`](crate::poll) and [`frame`](crate::frame).
+//! One open stream (one *segment* of a viewer's stream): replay, then live tail, with
+//! heartbeats, lease renewal, a maximum length and an idle cutoff. Reads through the ports;
+//! every decision is in [`order`](crate::order), [`poll`](crate::poll) and
+//! [`frame`](crate::frame).
 //!
 //! The function cannot see a client disconnect on Lambda (the runtime keeps accepting bytes),
-//! so what protects the tenant's budget from abandoned streams is the lifetime bound and the
-//! lease: a stream ends after `lifetime` at the latest, and a crashed one's slot expires.
+//! so what protects the tenant's budget from abandoned streams is the segment bound and the
+//! lease: a response ends after `segment` at the latest, or `idle` after the last event, with
+//! a short `retry:` that brings a client still there back at once ([`frame::reconnect`]); a
+//! crashed one's slot expires with its lease.
+//!
+//! The slot is released **before** the response ends: on Lambda the sandbox may be frozen as
+//! soon as the body is complete, and a release that has not run by then would hold the slot
+//! until its lease expires.
 
 use crate::error::StreamError;
 use crate::frame;
 use crate::handler::Streamer;
 use crate::order::{is_gone, plan};
+use crate::poll::ReadCap;
 use burstline::head::TaskHead;
 use burstline::ids::{Seq, TaskKey};
 use burstline::leases::{Lease, Renewal};
@@ -30,8 +38,11 @@ const RENEW_RETRY: Duration = Duration::from_secs(5);
 pub enum Ending {
     /// The terminal event was sent.
     Terminal,
-    /// The configured lifetime ran out; the client resumes with `Last-Event-ID`.
-    Lifetime,
+    /// The segment length (at most the lifetime) ran out; the client resumes with
+    /// `Last-Event-ID`.
+    Segment,
+    /// No event for the idle cutoff; the client resumes with `Last-Event-ID`.
+    Idle,
     /// The reader went away (seen in-process only, e.g. in tests; not on Lambda).
     ClientGone,
     /// Reads or the lease failed; the client resumes with `Last-Event-ID`.
@@ -49,6 +60,8 @@ pub struct Session {
     known_last: Seq,
     terminal_seq: Option<Seq>,
     created_at: DateTime<Utc>,
+    /// When the task last committed, as of the open: how quiet it already is.
+    updated_at: DateTime<Utc>,
     lease: Lease,
 }
 
@@ -66,7 +79,12 @@ impl std::fmt::Debug for Session {
 struct Timers {
     deadline: Instant,
     last_write: Instant,
+    /// The last event sent, or the open: the idle cutoff counts from here.
     last_activity: Instant,
+    /// The last event seen, or the task's last commit before the open: the poll interval
+    /// grows with the time since. A segment that resumes a quiet task keeps polling slowly
+    /// instead of starting fast again.
+    last_event: Instant,
     next_renew: Instant,
 }
 
@@ -80,19 +98,29 @@ impl Session {
             known_last: head.last_seq,
             terminal_seq: head.terminal_seq,
             created_at: head.created_at,
+            updated_at: head.updated_at,
             lease,
         }
     }
 
-    /// Serves the stream into `tx` until it ends, then frees the slot.
+    /// Serves the stream into `tx` until it ends, frees the slot, then ends the response
+    /// (with [`frame::reconnect`] when the task goes on).
     pub async fn run(mut self, tx: mpsc::Sender<Bytes>) {
         let started = Instant::now();
         let ending = self.serve(&tx).await;
-        drop(tx);
         if let Err(e) = self.deps.leases.release(&self.lease).await {
             // The lease expires on its own; this only delays the slot.
             warn!(error = %e, "releasing the stream slot failed");
         }
+        if matches!(ending, Ending::Segment | Ending::Idle) {
+            // Ignored if the reader is gone: there is nobody left to tell.
+            let _ = send(
+                &tx,
+                frame::reconnect(self.deps.settings.reconnect, self.cursor),
+            )
+            .await;
+        }
+        drop(tx);
         match &ending {
             Ending::Failed(e) => warn!(
                 tenant_id = %self.key.tenant_id, task_id = %self.key.task_id,
@@ -111,9 +139,16 @@ impl Session {
         let s = self.deps.settings.clone();
         let start = Instant::now();
         let mut t = Timers {
-            deadline: start + s.lifetime,
+            deadline: start + s.segment.min(s.lifetime),
             last_write: start,
             last_activity: start,
+            last_event: start
+                .checked_sub(
+                    (self.deps.clock.now() - self.updated_at)
+                        .to_std()
+                        .unwrap_or_default(),
+                )
+                .unwrap_or(start),
             next_renew: start + s.lease_ttl / 3,
         };
         if send(tx, frame::opening(s.retry, self.cursor))
@@ -124,10 +159,30 @@ impl Session {
         }
         let mut missing_since: Option<(Seq, Instant)> = None;
         let mut failures = 0;
+        let mut reads = ReadCap::new(s.max_reads_per_second);
         loop {
-            if Instant::now() >= t.deadline {
-                return Ending::Lifetime;
+            let now = Instant::now();
+            if now >= t.deadline {
+                return Ending::Segment;
             }
+            if now >= t.last_activity + s.idle {
+                return Ending::Idle;
+            }
+            // A long replay sends full pages without ever waiting: renew on the way too.
+            if now >= t.next_renew {
+                match self.renew().await {
+                    Ok(next) => t.next_renew = now + next,
+                    Err(ending) => return ending,
+                }
+            }
+            let allowed = reads.earliest(now);
+            if allowed > now {
+                if let Err(ending) = self.wait(tx, &mut t, allowed).await {
+                    return ending;
+                }
+                continue;
+            }
+            reads.record(now);
             let page = match self
                 .deps
                 .store
@@ -161,6 +216,7 @@ impl Session {
                 self.cursor = e.seq;
                 t.last_write = Instant::now();
                 t.last_activity = t.last_write;
+                t.last_event = t.last_write;
                 if e.event_type.terminal_status().is_some() {
                     return Ending::Terminal;
                 }
@@ -201,7 +257,7 @@ impl Session {
             // Waiting for a missing seq polls fast: it is normally a moment away.
             let interval = match p.missing {
                 Some(_) => s.poll.min,
-                None => s.poll.interval(now - t.last_activity),
+                None => s.poll.interval(now - t.last_event),
             };
             if let Err(ending) = self.wait(tx, &mut t, now + interval).await {
                 return ending;
@@ -217,16 +273,22 @@ impl Session {
         next_poll: Instant,
     ) -> Result<(), Ending> {
         let heartbeat = self.deps.settings.heartbeat;
+        let idle = self.deps.settings.idle;
         loop {
             let heartbeat_at = t.last_write + heartbeat;
+            let idle_at = t.last_activity + idle;
             let wake = next_poll
                 .min(heartbeat_at)
                 .min(t.next_renew)
-                .min(t.deadline);
+                .min(t.deadline)
+                .min(idle_at);
             sleep_until(wake).await;
             let now = Instant::now();
             if now >= t.deadline {
-                return Err(Ending::Lifetime);
+                return Err(Ending::Segment);
+            }
+            if now >= idle_at {
+                return Err(Ending::Idle);
             }
             if now >= heartbeat_at {
                 send(tx, frame::ping())

@@ -2,13 +2,17 @@
 //!
 //! | item        | pk                  | sk            | attributes |
 //! |-------------|---------------------|---------------|------------|
-//! | stream slot | `STREAMS#{tenant}`  | `SLOT#{n:05}` | `holder`, `lease_until` (unix ms), `expires_at` (unix s, TTL) |
+//! | stream slot | `STREAMS#{tenant}`  | `SLOT#{n:05}` | `holder`, `lease_until` (unix ms), `expires_at` (unix s, TTL), `client` (optional [`ClientKey`]) |
 //!
 //! A claim reads the tenant's slots with one consistent `Query`, then writes a free one with
 //! `attribute_not_exists(pk) OR lease_until <= :now`; losing that race moves on to the next
-//! free slot. Renew and release are conditional on `holder`.
+//! free slot. A claim that names its client tries that client's slot first, and its writes
+//! also succeed on a slot held under the same client (`OR client = :client`): a takeover,
+//! never a second slot. Renew and release are conditional on `holder`.
 
-use super::{Claim, Lease, LeaseStore, Renewal, free_slots, lease_expiry, new_holder};
+use super::{
+    Claim, ClientKey, HeldSlot, Lease, LeaseStore, Renewal, candidates, lease_expiry, new_holder,
+};
 use crate::attrs::{Item, get_n, get_s, n, s};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
@@ -51,7 +55,7 @@ impl DynamoLeases {
     }
 
     /// Slots of `tenant` with their lease expiry, whether expired or not.
-    async fn held(&self, tenant: &TenantId) -> Result<Vec<(u32, DateTime<Utc>)>> {
+    async fn held(&self, tenant: &TenantId) -> Result<Vec<HeldSlot>> {
         let mut held = Vec::new();
         let mut start = None;
         loop {
@@ -62,7 +66,7 @@ impl DynamoLeases {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk(tenant)))
-                .projection_expression("sk, lease_until")
+                .projection_expression("sk, lease_until, client")
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -78,10 +82,11 @@ impl DynamoLeases {
         }
     }
 
-    /// Writes a slot if it is free; false when another holder has it.
+    /// Writes a slot if it is free or held under the lease's client; false when another
+    /// holder has it.
     async fn claim(&self, lease: &Lease, now: DateTime<Utc>) -> Result<bool> {
         self.requests.record("dynamodb:PutItem");
-        let put = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -90,10 +95,17 @@ impl DynamoLeases {
             .item("holder", s(&lease.holder))
             .item("lease_until", n(lease.expires_at.timestamp_millis()))
             .item("expires_at", n(lease.expires_at.timestamp() + 1))
-            .condition_expression("attribute_not_exists(pk) OR lease_until <= :now")
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .send()
-            .await;
+            .expression_attribute_values(":now", n(now.timestamp_millis()));
+        put = match &lease.client {
+            Some(client) => put
+                .item("client", s(client.as_str()))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR lease_until <= :now OR client = :client",
+                )
+                .expression_attribute_values(":client", s(client.as_str())),
+            None => put.condition_expression("attribute_not_exists(pk) OR lease_until <= :now"),
+        };
+        let put = put.send().await;
         match put {
             Ok(_) => Ok(true),
             Err(e)
@@ -114,6 +126,7 @@ impl LeaseStore for DynamoLeases {
     async fn acquire(
         &self,
         tenant: &TenantId,
+        client: Option<&ClientKey>,
         max: u32,
         now: DateTime<Utc>,
         ttl: Duration,
@@ -121,10 +134,11 @@ impl LeaseStore for DynamoLeases {
         let held = self.held(tenant).await?;
         let (holder, start) = new_holder();
         let expires_at = lease_expiry(now, ttl);
-        for slot in free_slots(&held, max, now, start) {
+        for slot in candidates(&held, client, max, now, start) {
             let lease = Lease {
                 tenant_id: tenant.clone(),
                 slot,
+                client: client.cloned(),
                 holder: holder.clone(),
                 expires_at,
             };
@@ -203,7 +217,7 @@ fn sk(slot: u32) -> String {
     format!("{SLOT_PREFIX}{slot:05}")
 }
 
-fn slot_from_item(item: &Item) -> Result<(u32, DateTime<Utc>)> {
+fn slot_from_item(item: &Item) -> Result<HeldSlot> {
     let sk = get_s(item, "sk")?;
     let slot = sk
         .strip_prefix(SLOT_PREFIX)
@@ -214,5 +228,13 @@ fn slot_from_item(item: &Item) -> Result<(u32, DateTime<Utc>)> {
         .timestamp_millis_opt(until)
         .single()
         .ok_or_else(|| Error::InvalidData(format!("lease_until {until}")))?;
-    Ok((slot, until))
+    let client = item
+        .get("client")
+        .and_then(|v| v.as_s().ok())
+        .map(|c| ClientKey::from_stored(c.as_str()));
+    Ok(HeldSlot {
+        slot,
+        expires_at: until,
+        client,
+    })
 }

@@ -1,7 +1,9 @@
 //! In-memory [`LeaseStore`]: the same slots and conditions as the DynamoDB adapter, counted
 //! as the same requests.
 
-use super::{Claim, Lease, LeaseStore, Renewal, free_slots, lease_expiry, new_holder};
+use super::{
+    Claim, ClientKey, HeldSlot, Lease, LeaseStore, Renewal, candidates, lease_expiry, new_holder,
+};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::requests::RequestCounter;
@@ -11,8 +13,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Slots by tenant: holder and expiry.
-type Slots = HashMap<TenantId, HashMap<u32, (String, DateTime<Utc>)>>;
+/// A held slot: holder, expiry, client.
+type Slot = (String, DateTime<Utc>, Option<ClientKey>);
+/// Slots by tenant.
+type Slots = HashMap<TenantId, HashMap<u32, Slot>>;
 
 /// Leases held in memory. Cloning shares them.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +46,7 @@ impl LeaseStore for MemoryLeases {
     async fn acquire(
         &self,
         tenant: &TenantId,
+        client: Option<&ClientKey>,
         max: u32,
         now: DateTime<Utc>,
         ttl: Duration,
@@ -50,17 +55,24 @@ impl LeaseStore for MemoryLeases {
         let (holder, start) = new_holder();
         let mut slots = self.lock()?;
         let tenant_slots = slots.entry(tenant.clone()).or_default();
-        let held: Vec<(u32, DateTime<Utc>)> =
-            tenant_slots.iter().map(|(s, (_, e))| (*s, *e)).collect();
-        let Some(slot) = free_slots(&held, max, now, start).first().copied() else {
+        let held: Vec<HeldSlot> = tenant_slots
+            .iter()
+            .map(|(slot, (_, expires_at, client))| HeldSlot {
+                slot: *slot,
+                expires_at: *expires_at,
+                client: client.clone(),
+            })
+            .collect();
+        let Some(slot) = candidates(&held, client, max, now, start).first().copied() else {
             return Ok(Claim::Full);
         };
         self.requests.record("dynamodb:PutItem");
         let expires_at = lease_expiry(now, ttl);
-        tenant_slots.insert(slot, (holder.clone(), expires_at));
+        tenant_slots.insert(slot, (holder.clone(), expires_at, client.cloned()));
         Ok(Claim::Granted(Lease {
             tenant_id: tenant.clone(),
             slot,
+            client: client.cloned(),
             holder,
             expires_at,
         }))
@@ -72,7 +84,7 @@ impl LeaseStore for MemoryLeases {
         let Some(entry) = slots
             .get_mut(&lease.tenant_id)
             .and_then(|t| t.get_mut(&lease.slot))
-            .filter(|(holder, _)| *holder == lease.holder)
+            .filter(|(holder, _, _)| *holder == lease.holder)
         else {
             return Ok(Renewal::Lost);
         };
@@ -87,7 +99,8 @@ impl LeaseStore for MemoryLeases {
         self.requests.record("dynamodb:DeleteItem");
         let mut slots = self.lock()?;
         if let Some(t) = slots.get_mut(&lease.tenant_id)
-            && t.get(&lease.slot).is_some_and(|(h, _)| *h == lease.holder)
+            && t.get(&lease.slot)
+                .is_some_and(|(h, _, _)| *h == lease.holder)
         {
             t.remove(&lease.slot);
         }

@@ -3,7 +3,7 @@
 //! [`Error::Refused`], as from the in-memory queue; it is never resent.
 
 use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
-use crate::aws::sdk_error;
+use crate::aws::{MAX_CONCURRENT_REQUESTS, sdk_error};
 use crate::error::{Error, Result};
 use crate::iam::Actions;
 use crate::job::{DeadLetter, DeliveryJob, Outgoing, pack_grouped};
@@ -14,6 +14,7 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
     MessageSystemAttributeName, SendMessageBatchRequestEntry,
 };
+use futures_util::stream::{self, StreamExt};
 use std::time::Duration;
 
 /// Attempts per batch before giving up on entries SQS keeps rejecting.
@@ -103,30 +104,48 @@ impl SqsQueue {
             .collect()
     }
 
-    /// Sends bodies in batches, retrying entries SQS rejects.
+    /// Sends messages in batches, up to [`MAX_CONCURRENT_REQUESTS`] at once (messages of a
+    /// standard queue have no order to keep), retrying entries SQS rejects. Fails if any batch
+    /// failed; the others are sent regardless (jobs are delivered at least once).
     async fn send_all(&self, messages: &[Outgoing], delay: Duration) -> Result<()> {
         let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
-        for range in send_batches(&bodies) {
-            let mut pending: Vec<usize> = range.collect();
-            let mut backoff = Duration::from_millis(50);
-            for attempt in 1..=SEND_ATTEMPTS {
-                pending = self.send_batch(messages, &pending, delay).await?;
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == SEND_ATTEMPTS {
-                    return Err(Error::Aws {
-                        operation: "SendMessageBatch",
-                        message: format!(
-                            "{} entries still rejected after {SEND_ATTEMPTS} attempts",
-                            pending.len()
-                        ),
-                        retryable: true,
-                    });
-                }
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+        let sent: Vec<Result<()>> = stream::iter(
+            send_batches(&bodies)
+                .into_iter()
+                .map(|range| self.send_range(messages, range, delay)),
+        )
+        .buffer_unordered(MAX_CONCURRENT_REQUESTS)
+        .collect()
+        .await;
+        sent.into_iter().collect()
+    }
+
+    /// One `SendMessageBatch` of `messages[range]`, resending rejected entries with backoff.
+    async fn send_range(
+        &self,
+        messages: &[Outgoing],
+        range: std::ops::Range<usize>,
+        delay: Duration,
+    ) -> Result<()> {
+        let mut pending: Vec<usize> = range.collect();
+        let mut backoff = Duration::from_millis(50);
+        for attempt in 1..=SEND_ATTEMPTS {
+            pending = self.send_batch(messages, &pending, delay).await?;
+            if pending.is_empty() {
+                break;
             }
+            if attempt == SEND_ATTEMPTS {
+                return Err(Error::Aws {
+                    operation: "SendMessageBatch",
+                    message: format!(
+                        "{} entries still rejected after {SEND_ATTEMPTS} attempts",
+                        pending.len()
+                    ),
+                    retryable: true,
+                });
+            }
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use super::expiry::is_expired;
 use super::limits::{Action, total_refusal};
 use super::{EventStore, MAX_KEYS_PER_BATCH_GET};
 use crate::attrs::{Item, get_n, get_opt_n, get_opt_s, get_s, get_time, item_size, n, parse, s};
-use crate::aws::sdk_error;
+use crate::aws::{MAX_CONCURRENT_REQUESTS, sdk_error};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, EventType, format_time};
@@ -29,6 +29,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{Duration, Utc};
+use futures_util::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -103,43 +104,60 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Strongly consistent `BatchGetItem`s of `keys`, [`MAX_KEYS_PER_BATCH_GET`] at a time;
-    /// keys without an item are absent from the answer, which is in no particular order.
+    /// Strongly consistent `BatchGetItem`s of `keys`, [`MAX_KEYS_PER_BATCH_GET`] at a time and
+    /// up to [`MAX_CONCURRENT_REQUESTS`] pages in flight; keys without an item are absent from
+    /// the answer, which is in no particular order.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
+        let chunks: Vec<Vec<Item>> = keys
+            .chunks(MAX_KEYS_PER_BATCH_GET)
+            .map(<[Item]>::to_vec)
+            .collect();
+        let pages: Vec<Result<Vec<Item>>> = stream::iter(chunks)
+            .map(|chunk| self.batch_get_page(chunk))
+            .buffer_unordered(MAX_CONCURRENT_REQUESTS)
+            .collect()
+            .await;
         let mut found = Vec::new();
-        for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| Error::Internal(e.to_string()))?,
+        for page in pages {
+            found.extend(page?);
+        }
+        Ok(found)
+    }
+
+    /// One page of [`Self::batch_get`], retrying unprocessed keys with backoff.
+    async fn batch_get_page(&self, chunk: Vec<Item>) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(chunk))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        let mut backoff = std::time::Duration::from_millis(20);
+        while let Some(ka) = pending.take() {
+            self.requests.record("dynamodb:BatchGetItem");
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, ka)
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchGetItem", e))?;
+            found.extend(
+                out.responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default(),
             );
-            let mut backoff = std::time::Duration::from_millis(20);
-            while let Some(ka) = pending.take() {
-                self.requests.record("dynamodb:BatchGetItem");
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ka)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", e))?;
-                found.extend(
-                    out.responses
-                        .unwrap_or_default()
-                        .remove(&self.table)
-                        .unwrap_or_default(),
-                );
-                // Unprocessed keys come back under throttling: retry them with backoff.
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|ka| !ka.keys().is_empty());
-                if pending.is_some() {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
-                }
+            // Unprocessed keys come back under throttling: retry them with backoff.
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|ka| !ka.keys().is_empty());
+            if pending.is_some() {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
             }
         }
         Ok(found)
