@@ -16,6 +16,10 @@ use tracing::{info, warn};
 
 /// Pause after a failed poll (the service itself unreachable), so errors don't spin.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// How long the queue must stay empty before a stopping deliver mapping ends: longer than the
+/// short hand-backs deliver makes (whole seconds: a job waiting its turn, a commit, or an
+/// endpoint's limits), far shorter than a retry's schedule, whose jobs stay queued.
+const DRAIN_QUIET: Duration = Duration::from_secs(4);
 
 /// The mappings' settings, named as in `template.yaml`.
 #[derive(Debug, Clone)]
@@ -101,8 +105,9 @@ pub async fn kinesis_to_fanout(
 }
 
 /// Runs SQS → deliver with `sqs_concurrency` pollers until `stop` turns true; then each
-/// poller goes on until a poll finds nothing visible, so deliveries in flight and jobs fanout
-/// enqueued last are finished. Retries scheduled for later stay in the queue.
+/// poller goes on until the queue has shown nothing for [`DRAIN_QUIET`], so deliveries in
+/// flight, jobs fanout enqueued last and short hand-backs are finished. Retries scheduled for
+/// later stay in the queue.
 pub async fn sqs_to_deliver(
     queue: Arc<dyn QueueReader>,
     queue_arn: String,
@@ -129,11 +134,19 @@ pub async fn sqs_to_deliver(
                 let deps = deps.clone();
                 async move { Ok(deliver::handle_until(&deps, event, deadline).await) }
             };
+            let mut quiet_since: Option<tokio::time::Instant> = None;
             loop {
                 match driver.poll_once(&handler).await {
-                    // Stopping: keep going until the queue has nothing visible left.
-                    Ok(stats) if stats.received == 0 && *stop.borrow() => break,
-                    Ok(_) => {}
+                    // Stopping: keep going until the queue has shown nothing for DRAIN_QUIET,
+                    // so jobs handed back for a second or two (a turn, a commit wait, a
+                    // throttle) are finished too.
+                    Ok(stats) if stats.received == 0 && *stop.borrow() => {
+                        let since = *quiet_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= DRAIN_QUIET {
+                            break;
+                        }
+                    }
+                    Ok(_) => quiet_since = None,
                     Err(_) if *stop.borrow() => break,
                     Err(e) => {
                         warn!(error = %e, "SQS poll failed");
