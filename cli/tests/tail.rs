@@ -1,5 +1,6 @@
 //! `burstline tail` as a user runs it: the real binary against the stream function served on a
 //! loopback port, with streams that end every second so the client must resume.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup should panic loudly
 
 use burstline::apikey::Scope;
 use burstline_tests::fixtures::task;
@@ -23,6 +24,19 @@ fn tail(url: &str, args: &[&str]) -> Command {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
+}
+
+/// The `seq` of every line `tail --json` printed, in order.
+fn json_seqs(stdout: &[u8]) -> Vec<u64> {
+    std::str::from_utf8(stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
 }
 
 fn short_lived() -> StreamSettings {
@@ -55,15 +69,7 @@ async fn tail_resumes_after_every_drop_until_the_terminal_event() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let seqs: Vec<u64> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["seq"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let seqs = json_seqs(&out.stdout);
     assert_eq!(seqs, (1..=16).collect::<Vec<_>>(), "{stderr}");
 }
 
@@ -160,15 +166,7 @@ async fn tail_from_now_reconnects_from_where_it_started() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let seqs: Vec<u64> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["seq"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let seqs = json_seqs(&out.stdout);
     assert_eq!(seqs, vec![5, 6], "{stderr}");
 }
 
@@ -205,15 +203,7 @@ async fn tail_follows_across_segments_reconnecting_at_once() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let seqs: Vec<u64> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["seq"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let seqs = json_seqs(&out.stdout);
     assert_eq!(seqs, (1..=19).collect::<Vec<_>>(), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(20));
     // Each connection claimed a stream slot: the task really spanned several segments.
