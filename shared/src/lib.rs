@@ -44,6 +44,7 @@ pub mod leases;
 pub mod log;
 pub mod mapping;
 pub mod metrics;
+pub mod model;
 pub mod permits;
 pub mod provision;
 pub mod queue;

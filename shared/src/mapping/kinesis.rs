@@ -34,6 +34,10 @@ pub struct KinesisMapping {
     pub bisect_on_error: bool,
     /// Pause before a retry.
     pub retry_delay: Duration,
+    /// `MaximumBatchingWindowInSeconds`, as [`KinesisDriver::poll_shard`] applies it: a read
+    /// that finds fewer than `batch_size` records waits this long and reads again before
+    /// invoking. Zero (the default): invoke with what the first read found.
+    pub batching_window: Duration,
 }
 
 impl Default for KinesisMapping {
@@ -44,6 +48,7 @@ impl Default for KinesisMapping {
             max_retries: 10,
             bisect_on_error: true,
             retry_delay: Duration::ZERO,
+            batching_window: Duration::ZERO,
         }
     }
 }
@@ -86,6 +91,11 @@ impl<R: ShardReader> KinesisDriver<R> {
         &self.failed
     }
 
+    /// Where `shard` is checkpointed: the last sequence number handled, if any.
+    pub fn checkpoint(&self, shard: &str) -> Option<&str> {
+        self.checkpoints.get(shard).map(String::as_str)
+    }
+
     /// Polls every shard once and processes what it read. Returns what happened.
     pub async fn poll_once<F, Fut>(&mut self, handler: &F) -> Result<DriveStats>
     where
@@ -94,14 +104,33 @@ impl<R: ShardReader> KinesisDriver<R> {
     {
         let mut stats = DriveStats::default();
         for shard in self.reader.shards().await? {
-            let after = self.checkpoints.get(&shard).cloned();
-            let records = self
-                .reader
-                .read(&shard, after.as_deref(), self.mapping.batch_size)
-                .await?;
-            if !records.is_empty() {
-                self.process(&shard, records, handler, &mut stats).await;
-            }
+            let s = self.poll_shard(&shard, handler).await?;
+            stats.invocations += s.invocations;
+            stats.records += s.records;
+            stats.function_errors += s.function_errors;
+            stats.discarded += s.discarded;
+        }
+        Ok(stats)
+    }
+
+    /// Polls one shard once (waiting out the batching window when the batch is not full) and
+    /// processes what it read: one batch in flight on the shard, as Lambda runs it.
+    pub async fn poll_shard<F, Fut>(&mut self, shard: &str, handler: &F) -> Result<DriveStats>
+    where
+        F: Fn(KinesisEvent) -> Fut,
+        Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
+    {
+        let mut stats = DriveStats::default();
+        let after = self.checkpoints.get(shard).cloned();
+        let limit = self.mapping.batch_size;
+        let mut records = self.reader.read(shard, after.as_deref(), limit).await?;
+        let window = self.mapping.batching_window;
+        if !records.is_empty() && records.len() < limit && !window.is_zero() {
+            tokio::time::sleep(window).await;
+            records = self.reader.read(shard, after.as_deref(), limit).await?;
+        }
+        if !records.is_empty() {
+            self.process(shard, records, handler, &mut stats).await;
         }
         Ok(stats)
     }
@@ -159,10 +188,10 @@ impl<R: ShardReader> KinesisDriver<R> {
                 }
             };
             let Some(from) = retry_from else {
-                self.checkpoint(shard, batch.last(), stats, batch.len());
+                self.advance_checkpoint(shard, batch.last(), stats, batch.len());
                 continue;
             };
-            self.checkpoint(
+            self.advance_checkpoint(
                 shard,
                 from.checked_sub(1).and_then(|i| batch.get(i)),
                 stats,
@@ -171,7 +200,7 @@ impl<R: ShardReader> KinesisDriver<R> {
             let rest = batch[from..].to_vec();
             if retries >= self.mapping.max_retries {
                 stats.discarded += rest.len() as u64;
-                self.checkpoint(shard, rest.last(), stats, 0);
+                self.advance_checkpoint(shard, rest.last(), stats, 0);
                 self.failed.extend(rest);
                 // Later work on this shard was split from the same batch; it is still valid.
                 continue;
@@ -181,7 +210,7 @@ impl<R: ShardReader> KinesisDriver<R> {
         }
     }
 
-    fn checkpoint(
+    fn advance_checkpoint(
         &mut self,
         shard: &str,
         record: Option<&StoredRecord>,
