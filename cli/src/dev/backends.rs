@@ -98,17 +98,17 @@ impl std::fmt::Debug for Backends {
     }
 }
 
-/// Connects to (and, on AWS, provisions) `backend`.
-pub async fn open(backend: &Backend) -> anyhow::Result<Backends> {
+/// Connects to (and, on AWS, provisions) `backend`; an in-memory stream gets `shards` shards.
+pub async fn open(backend: &Backend, shards: usize) -> anyhow::Result<Backends> {
     match backend {
-        Backend::Memory => Ok(memory()),
+        Backend::Memory => Ok(memory(shards)),
         Backend::Aws { endpoint, prefix } => aws(endpoint.as_deref(), prefix).await,
     }
 }
 
-fn memory() -> Backends {
+fn memory(shards: usize) -> Backends {
     let requests = RequestCounter::default();
-    let log = MemoryLog::new(requests.clone());
+    let log = MemoryLog::with_shards(requests.clone(), shards);
     let tenants = MemoryTenants::new(requests.clone());
     let dlq = MemoryQueue::new(VISIBILITY, requests.clone());
     let queue =

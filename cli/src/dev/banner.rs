@@ -11,6 +11,8 @@ pub struct Banner<'a> {
     pub base_url: &'a str,
     /// The backends in use.
     pub backend: &'a str,
+    /// The AWS model in use (`--aws-model`), and where its latency table came from.
+    pub model: &'a str,
     /// The demo tenant, key and endpoint.
     pub seeded: &'a Seeded,
 }
@@ -37,6 +39,7 @@ fn render(b: &Banner<'_>) -> String {
   reference   {url}/docs   (OpenAPI 3.1: {url}/openapi.json)
   inspector   {url}/dev/inspector/webhook   (endpoint {endpoint}, signatures verified)
   backends    {backend}
+  aws model   {model}
   tenant      {tenant}
   API key     {key}   (ingest, stream, manage)
 
@@ -60,6 +63,7 @@ Try it:
 Logs: BURSTLINE_LOG=info. Ctrl-C drains in-flight deliveries and stops.
 "#,
         backend = b.backend,
+        model = b.model,
     )
 }
 
@@ -87,6 +91,7 @@ mod tests {
         let text = render(&Banner {
             base_url: "http://127.0.0.1:9",
             backend: "in memory",
+            model: "off",
             seeded: &seeded,
         });
         assert_eq!(

@@ -68,6 +68,7 @@ pub async fn kinesis_to_fanout(
             max_retries: settings.kinesis_max_retries,
             bisect_on_error: true,
             retry_delay: Duration::from_millis(100),
+            batching_window: Duration::ZERO,
         },
     );
     let handler = |event| {

@@ -6,13 +6,16 @@
 //! [`inspector`]) and prints how to use them ([`banner`]); it serves the API reference
 //! ([`reference`]); Ctrl-C drains and stops.
 
+mod aws_model;
 mod backends;
 mod banner;
 mod inspector;
+mod lambda_stream;
 mod mappings;
 mod reference;
 mod seed;
 mod server;
+mod shard_pollers;
 mod simulator;
 
 use anyhow::Context;
@@ -53,6 +56,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(30);
   burstline dev --port 0                         # any free port (printed)
   burstline dev --aws-endpoint http://127.0.0.1:4566   # LocalStack: data survives restarts
   burstline dev --aws-endpoint http://127.0.0.1:5000   # moto server
+  burstline dev --aws-model efo                  # AWS latencies, 4 shards, EFO push, Lambda streams
   BURSTLINE_API_KEY=bl_... burstline dev         # keep using the same demo key")]
 pub struct DevArgs {
     /// Address to listen on. Keep it on loopback: the demo page hands out the demo key.
@@ -77,10 +81,20 @@ pub struct DevArgs {
     /// Seed this API key (e.g. to keep one across restarts) instead of a new one.
     #[arg(long, env = "BURSTLINE_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// Kinesis batching window in milliseconds (`MaximumBatchingWindowInSeconds`; the
-    /// template's is 1000).
-    #[arg(long, default_value_t = 1000)]
-    batching_window_ms: u64,
+    /// Kinesis batching window in milliseconds (`MaximumBatchingWindowInSeconds`; default the
+    /// template's: 1000, or 0 with `--aws-model efo`).
+    #[arg(long)]
+    batching_window_ms: Option<u64>,
+    /// Run as deployed on AWS, in time: every AWS request takes its modeled latency, the
+    /// stream has the template's 4 shards polled as Lambda polls them (`standard`: ~1 s idle
+    /// polls, at most 5 reads/s/shard; `efo`: records pushed ~70 ms after the put), and a
+    /// stream keeps running after its client leaves, as Lambda's do. Off: everything instant.
+    #[arg(long, value_name = "CONSUMER")]
+    aws_model: Option<burstline::model::Consumer>,
+    /// The latency table for `--aws-model` (default: the built-in
+    /// shared/model/aws-latency.toml; copy it, edit, and pass the copy).
+    #[arg(long, value_name = "PATH", requires = "aws_model")]
+    aws_latency_table: Option<std::path::PathBuf>,
     /// Seconds a stream stays open before it ends cleanly and the client resumes with
     /// `Last-Event-ID` (`STREAM_LIFETIME_SECONDS`; the template's is 840).
     #[arg(long, default_value_t = 840)]
@@ -131,7 +145,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         },
         (None, false) => Backend::Memory,
     };
-    let backends = backends::open(&backend).await?;
+    let model = args
+        .aws_model
+        .map(|c| aws_model::AwsModel::load(c, args.aws_latency_table.as_deref()))
+        .transpose()?;
+    let shards = model.as_ref().map_or(1, |m| m.model.table().shards);
+    let backends = backends::open(&backend, shards).await?;
+    let backends = match &model {
+        Some(m) => m.wrap(backends),
+        None => backends,
+    };
     let metrics = install_metrics()?;
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
@@ -161,8 +184,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ApiKey::generate()?.expose()
     ))
     .context("stream token secret")?;
+    let window = |m: &aws_model::AwsModel| match m.consumer {
+        burstline::model::Consumer::Standard => m.model.table().standard.batching_window,
+        burstline::model::Consumer::Efo => m.model.table().efo.batching_window,
+    };
     let settings = MappingSettings {
-        batching_window: Duration::from_millis(args.batching_window_ms),
+        batching_window: match (args.batching_window_ms, &model) {
+            (Some(ms), _) => Duration::from_millis(ms),
+            (None, Some(m)) => window(m),
+            (None, None) => MappingSettings::default().batching_window,
+        },
         ..MappingSettings::default()
     };
     let app = server::App {
@@ -178,6 +209,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             settings: stream_settings(&args),
         },
         inspector,
+        lambda_streams: model.is_some(),
         metrics,
         simulator: simulator::Simulator::new(base_url.clone(), seeded.key.expose().to_owned()),
         page_config: serde_json::json!({
@@ -191,17 +223,27 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     let (stop_fanout, fanout_stopped) = watch::channel(false);
     let (stop_deliver, deliver_stopped) = watch::channel(false);
-    let fanout_task = tokio::spawn(mappings::kinesis_to_fanout(
-        backends.shards.clone(),
-        backends.stream_arn.clone(),
-        fanout_deps(&backends),
-        settings.clone(),
-        fanout_stopped,
-    ));
+    let fanout_task = match &model {
+        Some(m) => tokio::spawn(shard_pollers::kinesis_to_fanout(
+            backends.shards.clone(),
+            backends.stream_arn.clone(),
+            fanout_deps(&backends),
+            settings.clone(),
+            (m.model.clone(), m.consumer),
+            fanout_stopped,
+        )),
+        None => tokio::spawn(mappings::kinesis_to_fanout(
+            backends.shards.clone(),
+            backends.stream_arn.clone(),
+            fanout_deps(&backends),
+            settings.clone(),
+            fanout_stopped,
+        )),
+    };
     let deliver_task = tokio::spawn(mappings::sqs_to_deliver(
         backends.queue_reader.clone(),
         backends.queue_arn.clone(),
-        deliver_deps(&backends, &clock)?,
+        deliver_deps(&backends, &clock, model.as_ref())?,
         settings,
         deliver_stopped,
     ));
@@ -216,9 +258,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     drop(http_stopped);
 
+    let model_line = model
+        .as_ref()
+        .map_or_else(|| "off (every call instant)".to_owned(), |m| m.describe());
     banner::print(&banner::Banner {
         base_url: &base_url,
         backend: &backends.description,
+        model: &model_line,
         seeded: &seeded,
     });
 
@@ -277,7 +323,17 @@ fn fanout_deps(b: &Backends) -> Fanout {
     }
 }
 
-fn deliver_deps(b: &Backends, clock: &Arc<dyn Clock>) -> anyhow::Result<Deliver> {
+fn deliver_deps(
+    b: &Backends,
+    clock: &Arc<dyn Clock>,
+    model: Option<&aws_model::AwsModel>,
+) -> anyhow::Result<Deliver> {
+    let permits: Arc<dyn burstline::permits::PermitStore> =
+        Arc::new(burstline::permits::memory::MemoryPermits::default());
+    let permits = match model {
+        Some(m) => Arc::new(burstline::model::Modeled::new(permits, m.model.clone())),
+        None => permits,
+    };
     Ok(Deliver {
         store: b.store.clone(),
         endpoints: b.endpoints.clone(),
@@ -291,9 +347,7 @@ fn deliver_deps(b: &Backends, clock: &Arc<dyn Clock>) -> anyhow::Result<Deliver>
         sender: Arc::new(HttpSender::new(Duration::from_secs(10), true)?),
         clock: clock.clone(),
         // One deliver process: its limits' shared state may live in memory.
-        throttle: Arc::new(deliver::Throttle::new(Arc::new(
-            burstline::permits::memory::MemoryPermits::default(),
-        ))),
+        throttle: Arc::new(deliver::Throttle::new(permits)),
         policy: deliver::Policy::default(),
     })
 }

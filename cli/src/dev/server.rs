@@ -42,6 +42,9 @@ pub struct App {
     pub streamer: Streamer,
     /// The built-in webhook receiver.
     pub inspector: Inspector,
+    /// `--aws-model`: streams run to their own end when the client leaves, as on Lambda
+    /// ([`lambda_stream`](super::lambda_stream)).
+    pub lambda_streams: bool,
     /// Everything the functions recorded, for `/dev/metrics`.
     pub metrics: MemoryRecorder,
     /// "Simulate agent task".
@@ -78,7 +81,12 @@ async fn dispatch(app: &App, req: Request<Body>) -> Response<Body> {
             let (parts, _) = req.into_parts();
             let request = lambda_http::http::Request::from_parts(parts, lambda_http::Body::Empty);
             let (parts, body) = stream::handle(&app.streamer, request).await.into_parts();
-            Response::from_parts(parts, Body::new(body))
+            let body = if app.lambda_streams {
+                super::lambda_stream::run_to_completion(body)
+            } else {
+                Body::new(body)
+            };
+            Response::from_parts(parts, body)
         }
         (_, p) if p.starts_with("/v1/") => match to_lambda(req).await {
             Ok(r) => buffered(api::handle(&app.api, r).await),
