@@ -1,6 +1,8 @@
 //! Test support for Burstline's integration tests and benchmarks.
 //!
 //! # Layout
+//! - [`aws_model`]: `--aws-model` for the bench binaries: every port of a stack behind the
+//!   AWS latency model.
 //! - [`moto`]: starts one moto server per test process on a free loopback port and stops it
 //!   when the process exits.
 //! - [`stack`]: uniquely named AWS resources on that server, with every adapter wired to them,
@@ -14,6 +16,7 @@
 //! - [`streams`]: the stream function on a stack, tasks appended directly, a store that hides
 //!   seqs, and an SSE client parsing with `eventsource-stream`.
 
+pub mod aws_model;
 pub mod benchdoc;
 pub mod contracts;
 pub mod faults;

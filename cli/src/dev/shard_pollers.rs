@@ -11,6 +11,7 @@
 use super::mappings::MappingSettings;
 use burstline::log::ShardReader;
 use burstline::mapping::kinesis::{KinesisDriver, KinesisMapping};
+use burstline::model::polling::next_read_in;
 use burstline::model::{Consumer, LatencyModel, Modeled};
 use fanout::Fanout;
 use std::sync::Arc;
@@ -90,14 +91,12 @@ struct ShardPoller {
 impl ShardPoller {
     async fn run(mut self, consumer: Consumer, mut stop: watch::Receiver<bool>) {
         let standard = self.model.table().standard;
-        let spacing = Duration::from_secs(1) / standard.max_reads_per_second.max(1);
         while !*stop.borrow() {
             let pause = match consumer {
                 Consumer::Standard => {
                     let started = Instant::now();
                     match self.poll().await {
-                        Some(0) => standard.idle_poll,
-                        Some(_) => spacing.saturating_sub(started.elapsed()),
+                        Some(found) => next_read_in(found > 0, started.elapsed(), &standard),
                         None => ERROR_BACKOFF,
                     }
                 }

@@ -387,6 +387,44 @@ mod tests {
         assert_eq!(driver.failed()[0].data, b"1");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_fills_for_the_batching_window_before_the_invocation() {
+        let log = log_with(1).await;
+        let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let calls = seen.clone();
+        let handler = move |ev: KinesisEvent| {
+            let calls = calls.clone();
+            async move {
+                calls.lock().unwrap().push(payloads(&ev));
+                Ok(KinesisEventResponse::default())
+            }
+        };
+        let mapping = KinesisMapping {
+            batching_window: Duration::from_secs(1),
+            ..KinesisMapping::default()
+        };
+        let mut driver = KinesisDriver::new(log.clone(), mapping);
+        let writer = log.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let late = LogRecord {
+                partition_key: "k".into(),
+                data: b"1".to_vec(),
+            };
+            writer.put(&[late]).await.unwrap();
+        });
+        let started = tokio::time::Instant::now();
+        let shard = crate::log::memory::SHARD_ID;
+        let stats = driver.poll_shard(shard, &handler).await.unwrap();
+        assert_eq!(stats.records, 2);
+        assert_eq!(seen.lock().unwrap().clone(), vec![vec!["0", "1"]]);
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        assert_eq!(
+            driver.checkpoint(shard),
+            Some(log.records()[1].sequence_number.as_str())
+        );
+    }
+
     #[test]
     fn events_have_lambdas_shape() {
         let rec = StoredRecord {

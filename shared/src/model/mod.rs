@@ -12,6 +12,7 @@
 //! Lambda's own invoke overhead, and the network between a client and a Function URL.
 
 pub mod latency;
+pub mod polling;
 pub mod table;
 
 mod deliveries;

@@ -176,6 +176,7 @@ fn table(rows: &[Row]) -> String {
 
 fn main() {
     let with_moto = std::env::args().any(|a| a == "--moto");
+    let model = burstline_tests::aws_model::from_args();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -188,7 +189,8 @@ fn main() {
             (Shape::OneRequest, 100),
             (Shape::Interleaved, 100),
         ] {
-            rows.push(run(Stack::memory(), "memory", 1000, shape, batch).await);
+            let stack = Stack::memory().with_aws_model(model.as_ref());
+            rows.push(run(stack, "memory", 1000, shape, batch).await);
         }
         if with_moto {
             rows.push(

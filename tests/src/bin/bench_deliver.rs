@@ -128,7 +128,7 @@ fn concurrency() -> usize {
 }
 
 async fn run(batching: Option<Batching>, url: &str, count: &AtomicU64) -> (f64, f64, u64) {
-    let stack = Stack::memory();
+    let stack = Stack::memory().with_aws_model(burstline_tests::aws_model::from_args().as_ref());
     let mut ep = endpoint("acme", url, &["*"]);
     ep.batching = batching;
     stack
