@@ -78,11 +78,22 @@ async fn endings(client: &reqwest::Client, dev: &Dev) -> Vec<(String, u64)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_viewer_that_stays_sees_every_seq_once_in_order_across_segments() {
+async fn a_viewer_that_stays_sees_every_seq_once_in_order_across_segments_efo() {
+    viewer_stays("efo").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_stays_sees_every_seq_once_in_order_across_segments_standard() {
+    viewer_stays("standard").await;
+}
+
+/// Events keep coming while the viewer crosses several 1 s segment ends, resuming each time
+/// with `Last-Event-ID`: every seq arrives once, in order, under the `profile` model.
+async fn viewer_stays(profile: &str) {
     let key = ApiKey::generate().unwrap();
     let key = key.expose();
     let dev = Dev::start(
-        &["--aws-model", "efo", "--stream-segment-seconds", "1"],
+        &["--aws-model", profile, "--stream-segment-seconds", "1"],
         key,
     )
     .await;
