@@ -43,12 +43,17 @@ impl AwsModel {
         })
     }
 
-    /// The banner's line.
-    pub fn describe(&self) -> String {
-        let t = self.model.table();
+    /// The banner's line. `in_memory`: the stream is the model's (its shard count); on an
+    /// AWS endpoint it has the shards it was created with.
+    pub fn describe(&self, in_memory: bool) -> String {
+        let shards = if in_memory {
+            format!("{} shards", self.model.table().shards)
+        } else {
+            "the endpoint's shards".to_owned()
+        };
         format!(
-            "{} consumer, {} shards, latency table {}",
-            self.consumer, t.shards, self.source
+            "{} consumer, {shards}, latency table {}",
+            self.consumer, self.source
         )
     }
 

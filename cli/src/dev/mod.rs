@@ -258,9 +258,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     drop(http_stopped);
 
-    let model_line = model
-        .as_ref()
-        .map_or_else(|| "off (every call instant)".to_owned(), |m| m.describe());
+    let model_line = model.as_ref().map_or_else(
+        || "off (every call instant)".to_owned(),
+        |m| m.describe(matches!(backend, Backend::Memory)),
+    );
     banner::print(&banner::Banner {
         base_url: &base_url,
         backend: &backends.description,
