@@ -238,19 +238,15 @@ pub async fn memory_per_stream(streams: usize) -> f64 {
     after.saturating_sub(before) as f64 / streams as f64
 }
 
-/// The BENCHMARKS.md section.
-pub async fn section(with_moto: bool) -> String {
+/// The BENCHMARKS.md section. With `model` (`--aws-model`), the in-memory latency rows run
+/// behind the AWS latency model.
+pub async fn section(with_moto: bool, model: Option<&burstline::model::LatencyModel>) -> String {
     let short = Duration::from_millis(800);
     let long = Duration::from_secs(2);
+    let memory = || Stack::memory().with_aws_model(model);
     let mut rows = vec![
-        (
-            latency(Stack::memory(), "memory", 20, 10, 10, short).await,
-            short,
-        ),
-        (
-            latency(Stack::memory(), "memory", 20, 5, 10, long).await,
-            long,
-        ),
+        (latency(memory(), "memory", 20, 10, 10, short).await, short),
+        (latency(memory(), "memory", 20, 5, 10, long).await, long),
     ];
     if with_moto {
         let moto = Stack::moto("sse-bench").await;

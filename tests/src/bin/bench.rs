@@ -1,6 +1,9 @@
 //! `make bench`: ingest and fanout throughput and fanout's AWS request cost, printed as a table
 //! and recorded in BENCHMARKS.md with the command that produced it.
 //!
+//! `--aws-model standard|efo` (and `--aws-latency-table PATH`) runs the in-memory rows behind
+//! the AWS latency model (`shared/src/model/`): CPU figures are unchanged, wall time is not.
+//!
 //! Runs on one thread (a `current_thread` runtime), so CPU time is per core. CPU time is read
 //! from `/proc/thread-self/schedstat`. Request counts are taken at the adapters; the in-memory
 //! adapters chunk exactly like the AWS ones, and the `--moto` row checks that claim against the

@@ -1,6 +1,8 @@
 //! `make bench`: signed webhook deliveries per second from the deliver path (store read,
 //! signing, keep-alive POST, outcome, attempt log) to a local HTTP receiver on the same
 //! 2-core machine, with 1 KiB events; one event per POST and batched.
+//! `--aws-model standard|efo` (and `--aws-latency-table PATH`) puts the stack's ports behind the
+//! AWS latency model (`shared/src/model/`).
 
 use axum::http::StatusCode;
 use burstline::endpoint::{Batching, Endpoint};
