@@ -169,15 +169,16 @@ impl ShardReader for MemoryLog {
             .find(|i| shard_id(*i) == shard)
             .ok_or_else(|| Error::InvalidData(format!("no shard {shard}")))?;
         let inner = self.inner.lock().map_err(|_| poisoned())?;
-        Ok(inner
-            .records
+        // Records are appended in sequence-number order: skip to the first after `after`
+        // instead of scanning the whole log on every poll.
+        let start = inner.records.partition_point(|r| {
+            after.is_some_and(|a| !compare_sequence_numbers(&r.sequence_number, a).is_gt())
+        });
+        Ok(inner.records[start..]
             .iter()
-            .zip(&inner.shard_of)
+            .zip(&inner.shard_of[start..])
             .filter(|(_, s)| **s == index)
             .map(|(r, _)| r)
-            .filter(|r| {
-                after.is_none_or(|a| compare_sequence_numbers(&r.sequence_number, a).is_gt())
-            })
             .take(limit.clamp(1, MAX_RECORDS_PER_READ))
             .cloned()
             .collect())
