@@ -1,6 +1,7 @@
 //! `burstline endpoints`: manage webhook endpoints through the api.
 
 use anyhow::{Context, bail};
+use burstline::endpoint_limits::DEFAULT_MAX_IN_FLIGHT;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -55,10 +56,12 @@ enum EndpointsCommand {
         /// `--header 'Authorization: Bearer …'`. Write-only: listed by name, never by value.
         #[arg(long = "header", value_name = "NAME: VALUE")]
         headers: Vec<String>,
-        /// Most requests per second it receives (1-10000; default 1000).
+        /// Most requests per second it receives, across all deliver invocations (1-10000;
+        /// default: no rate limit).
         #[arg(long)]
         rate_limit: Option<u32>,
-        /// Most requests in flight to it at once (1-32; default 8).
+        /// Most requests in flight to it at once, across all deliver invocations (1-32;
+        /// default: 8 per deliver invocation).
         #[arg(long)]
         max_in_flight: Option<u32>,
     },
@@ -86,10 +89,10 @@ enum EndpointsCommand {
     Limit {
         /// Endpoint id.
         id: String,
-        /// Requests per second (1-10000), or `default`.
+        /// Requests per second (1-10000), or `default` (no rate limit).
         #[arg(long)]
         rate_limit: Option<String>,
-        /// Requests in flight at once (1-32), or `default`.
+        /// Requests in flight at once (1-32), or `default` (8 per deliver invocation).
         #[arg(long)]
         max_in_flight: Option<String>,
     },
@@ -271,13 +274,12 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                     format!("  headers: {}", headers.join(", "))
                 };
                 println!(
-                    "{}  {}  {}  [{}]  {}/s, {} in flight{}",
+                    "{}  {}  {}  [{}]  {}{}",
                     ep["id"].as_str().unwrap_or(""),
                     state,
                     ep["url"].as_str().unwrap_or(""),
                     filters.join(", "),
-                    ep["rate_limit"],
-                    ep["max_in_flight"],
+                    limits_text(ep),
                     headers
                 );
             }
@@ -312,13 +314,25 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
             );
         }
         EndpointsCommand::Limit { .. } => println!(
-            "{}  {}/s, {} in flight",
+            "{}  {}",
             value["id"].as_str().unwrap_or(""),
-            value["rate_limit"],
-            value["max_in_flight"]
+            limits_text(&value)
         ),
     }
     Ok(())
+}
+
+/// An endpoint's limits as `endpoints list` and `limit` show them; unset limits are the
+/// defaults (no rate limit; 8 in flight per deliver invocation).
+fn limits_text(ep: &Value) -> String {
+    let rate = ep["rate_limit"]
+        .as_u64()
+        .map_or("no rate limit".to_owned(), |n| format!("{n}/s"));
+    let in_flight = ep["max_in_flight"].as_u64().map_or(
+        format!("{DEFAULT_MAX_IN_FLIGHT} in flight per invocation"),
+        |n| format!("{n} in flight"),
+    );
+    format!("{rate}, {in_flight}")
 }
 
 /// A limit as typed: a whole number, or `default` (sent as null).

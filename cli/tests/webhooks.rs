@@ -162,6 +162,15 @@ async fn endpoints_commands_through_the_api() {
         "{}",
         text(&out.stderr)
     );
+    let reset = s(&["endpoints", "limit", &id, "--rate-limit", "default"]);
+    let out = burstline_async(reset, env.clone()).await;
+    assert!(
+        text(&out.stdout).contains("no rate limit, 4 in flight"),
+        "{}",
+        text(&out.stdout)
+    );
+    let again = s(&["endpoints", "limit", &id, "--rate-limit", "20"]);
+    assert!(burstline_async(again, env.clone()).await.status.success());
     // A pause (as deliver's breaker writes it) shows in the list.
     let tenant: burstline::ids::TenantId = "acme".parse().unwrap();
     let mut ep = stack

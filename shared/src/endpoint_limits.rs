@@ -1,24 +1,27 @@
 //! Per-endpoint limits as pure decisions: `rate_limit` (requests per second) and
-//! `max_in_flight` (requests at once), enforced across every deliver invocation through one
-//! small shared item per endpoint ([`Permits`], the `permits` port).
+//! `max_in_flight` (concurrent requests).
 //!
-//! Amortised: an invocation does not write per request. It **leases** a share of the current
-//! one-second window's requests (`tokens`, a quarter of the rate at a time) and in-flight slots
-//! (one more at a time, held for [`LEASE`] and renewed) with one conditional write, then spends
-//! them locally. The sums of what all holders were granted never exceed the limits: at most
-//! `rate_limit` requests start in one whole second of the clock, at most `max_in_flight` are in
-//! flight. Unspent tokens lapse with their window (a lease errs on the side of sending less).
+//! A limit the endpoint **sets** is enforced across every deliver invocation through one small
+//! shared item per endpoint ([`Permits`], the `permits` port), amortised: an invocation does
+//! not write per request. It **leases** a share of the current one-second window's requests
+//! (`tokens`, a quarter of the rate at a time) and in-flight slots (one more at a time, held
+//! for [`LEASE`] and renewed) with one conditional write, then spends them locally. The sums
+//! of what all holders were granted never exceed the limits: at most `rate_limit` requests
+//! start in one whole second of the clock, at most `max_in_flight` are in flight. Unspent
+//! tokens lapse with their window (a lease errs on the side of sending less).
+//!
+//! An endpoint that sets **no** limit costs no shared state at all: no rate limit, and each
+//! deliver process sends it at most [`DEFAULT_MAX_IN_FLIGHT`] requests at once — the fair-share
+//! rule, kept locally, so one slow endpoint holds at most a quarter of any invocation's job
+//! slots.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Requests per second when the endpoint sets none: a bound on bursts, not the fair-share
-/// rule (that is [`DEFAULT_MAX_IN_FLIGHT`]: a healthy endpoint answering in 10 ms gets at most
-/// 800 requests/s from its 8 slots anyway).
-pub const DEFAULT_RATE_LIMIT: u32 = 1000;
-/// Requests in flight when the endpoint sets none: a quarter of one invocation's 32 job slots,
-/// so an endpoint that hangs until the timeout holds at most that many.
+/// Requests in flight per deliver process when the endpoint sets no `max_in_flight`: a quarter
+/// of one invocation's 32 job slots, so an endpoint that hangs until the timeout holds at most
+/// that many of each invocation's slots.
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 8;
 /// Highest `rate_limit` accepted.
 pub const MAX_RATE_LIMIT: u32 = 10_000;
@@ -28,21 +31,46 @@ pub const MAX_IN_FLIGHT: u32 = 32;
 /// 10 s webhook timeout) plus settling, so a holder that dies frees them by itself.
 pub const LEASE: Duration = Duration::from_secs(30);
 
+/// How an endpoint's concurrent requests are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight {
+    /// None set: at most this many per deliver process, kept locally (no shared state).
+    PerProcess(u32),
+    /// Set by the endpoint: at most this many across all invocations (shared leases).
+    Shared(u32),
+}
+
 /// An endpoint's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Requests started per whole second.
-    pub rate: u32,
+    /// Requests started per whole second, across all invocations; `None`: no limit.
+    pub rate: Option<u32>,
     /// Requests in flight at once.
-    pub in_flight: u32,
+    pub in_flight: InFlight,
 }
 
 impl Limits {
-    /// The limits an endpoint set, defaults for what it did not.
+    /// The limits an endpoint set; for what it did not, no rate limit and the per-process
+    /// in-flight default.
     pub fn of(rate_limit: Option<u32>, max_in_flight: Option<u32>) -> Self {
         Self {
-            rate: rate_limit.unwrap_or(DEFAULT_RATE_LIMIT).max(1),
-            in_flight: max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1),
+            rate: rate_limit.map(|r| r.max(1)),
+            in_flight: max_in_flight.map_or(InFlight::PerProcess(DEFAULT_MAX_IN_FLIGHT), |n| {
+                InFlight::Shared(n.max(1))
+            }),
+        }
+    }
+
+    /// Whether any limit needs the shared permits item (false: nothing is read or written).
+    pub fn shared(&self) -> bool {
+        self.rate.is_some() || matches!(self.in_flight, InFlight::Shared(_))
+    }
+
+    /// The in-flight cap shared across invocations, if the endpoint set one.
+    pub fn shared_in_flight(&self) -> Option<u32> {
+        match self.in_flight {
+            InFlight::Shared(n) => Some(n),
+            InFlight::PerProcess(_) => None,
         }
     }
 }
@@ -118,7 +146,7 @@ pub fn grant(
     } else {
         0
     };
-    let tokens = want_tokens.min(limits.rate.saturating_sub(granted));
+    let tokens = want_tokens.min(limits.rate.unwrap_or(0).saturating_sub(granted));
     let mut leases: Vec<SlotLease> = permits
         .leases
         .iter()
@@ -126,7 +154,8 @@ pub fn grant(
         .cloned()
         .collect();
     let others: u32 = leases.iter().map(|l| l.slots).sum();
-    let slots = want_slots.min(limits.in_flight.saturating_sub(others));
+    let cap = limits.shared_in_flight().unwrap_or(0);
+    let slots = want_slots.min(cap.saturating_sub(others));
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     if slots > 0 {
         leases.push(SlotLease {
@@ -152,9 +181,9 @@ pub fn grant(
 }
 
 /// How many requests to lease at a time: a quarter of the rate, so two invocations sharing an
-/// endpoint both get some, at one write per quarter second at most.
+/// endpoint both get some, at one write per quarter second at most (none without a rate).
 pub fn token_chunk(limits: Limits) -> u32 {
-    (limits.rate / 4).max(1)
+    limits.rate.map_or(0, |r| (r / 4).max(1))
 }
 
 #[cfg(test)]
@@ -192,14 +221,34 @@ mod tests {
     }
 
     #[test]
-    fn limits_validate_and_default() {
+    fn only_the_limits_set_are_granted() {
+        let in_flight_only = Limits::of(None, Some(4));
+        let (_, g) = grant(&Permits::default(), in_flight_only, "a", 0, 3, at(0));
+        assert_eq!((g.tokens, g.slots), (0, 3));
+        let rate_only = Limits::of(Some(50), None);
+        let (p, g) = grant(&Permits::default(), rate_only, "a", 12, 3, at(0));
         assert_eq!(
-            Limits::of(None, None),
+            (g.tokens, g.slots),
+            (12, 0),
+            "in flight is per process, never leased"
+        );
+        assert!(p.leases.is_empty());
+    }
+
+    #[test]
+    fn limits_validate_and_default() {
+        let none = Limits::of(None, None);
+        assert_eq!(
+            none,
             Limits {
-                rate: 1000,
-                in_flight: 8
+                rate: None,
+                in_flight: InFlight::PerProcess(8)
             }
         );
+        assert!(!none.shared(), "no limit set: no shared state");
+        assert!(Limits::of(Some(20), None).shared());
+        assert!(Limits::of(None, Some(4)).shared());
+        assert_eq!(token_chunk(none), 0);
         assert!(validate_rate_limit(0).is_err());
         assert!(validate_rate_limit(10_001).is_err());
         assert_eq!(validate_rate_limit(20), Ok(20));

@@ -5,7 +5,10 @@
 use async_trait::async_trait;
 use burstline::apikey::{ApiKey, Scope};
 use burstline::endpoint::Endpoint;
+use burstline::endpoint_limits::Permits;
+use burstline::ids::{EndpointId, TenantId};
 use burstline::mapping::sqs::{SqsDriver, SqsMapping};
+use burstline::permits::PermitStore;
 use burstline_tests::fixtures::*;
 use burstline_tests::stack::Stack;
 use deliver::http::{Sent, WebhookSender};
@@ -390,10 +393,99 @@ async fn limits_hold_across_two_concurrent_invocations() {
     assert!(dead_letters(&stack).await.is_empty());
 }
 
+/// Counts what reaches the permits item, for the cost of limits.
+struct CountingPermits {
+    inner: Arc<dyn PermitStore>,
+    reads: std::sync::atomic::AtomicUsize,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl PermitStore for CountingPermits {
+    async fn permits(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+    ) -> burstline::Result<(Permits, u64)> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.permits(tenant, endpoint).await
+    }
+
+    async fn put_permits(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        permits: &Permits,
+        expected: u64,
+    ) -> burstline::Result<bool> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .put_permits(tenant, endpoint, permits, expected)
+            .await
+    }
+}
+
+/// Limits cost: an endpoint that sets no limit is sent to without any shared-state request
+/// (and at most 8 at once by one invocation); one that sets limits pays a read and a write per
+/// lease, far fewer than one per POST.
+#[tokio::test(start_paused = true)]
+async fn limits_cost_nothing_unless_set_and_far_less_than_a_write_per_post() {
+    const TASKS: usize = 40;
+    const PER_TASK: usize = 25;
+    let mut stack = Stack::memory_on_tokio_time();
+    let counting = Arc::new(CountingPermits {
+        inner: stack.permits.clone(),
+        reads: Default::default(),
+        writes: Default::default(),
+    });
+    stack.permits = counting.clone();
+    let (key, mut ep) = tenant(&stack, "acme").await;
+    let total = TASKS * PER_TASK;
+
+    ingest(&stack, &key, "free", TASKS, PER_TASK).await;
+    let rx = FakeEndpoint::on_clock(stack.clock.clone(), |_, _| Answer::Slow(20));
+    let done = || rx.delivered().values().map(Vec::len).sum::<usize>() >= total;
+    let one = stack.deliver(rx.clone(), Policy::default());
+    deliver_until(&stack, &one, Duration::from_secs(600), done).await;
+    in_order(&rx.delivered(), TASKS, PER_TASK);
+    let widest = rx.posts().iter().map(|p| p.in_flight).max().unwrap_or(0);
+    assert!(
+        (2..=8).contains(&widest),
+        "one invocation sends an unlimited endpoint at most 8 at once: {widest}"
+    );
+    let requests = |c: &CountingPermits| {
+        (
+            c.reads.load(std::sync::atomic::Ordering::SeqCst),
+            c.writes.load(std::sync::atomic::Ordering::SeqCst),
+        )
+    };
+    assert_eq!(requests(&counting), (0, 0), "no limit set: no shared state");
+
+    ep.rate_limit = Some(1000);
+    ep.max_in_flight = Some(8);
+    ep.version += 1;
+    assert!(stack.endpoints.update_endpoint(&ep).await.unwrap());
+    ingest(&stack, &key, "limited", TASKS, PER_TASK).await;
+    let rx = FakeEndpoint::on_clock(stack.clock.clone(), |_, _| Answer::Slow(20));
+    let done = || rx.delivered().values().map(Vec::len).sum::<usize>() >= total;
+    let two = stack.deliver(rx.clone(), Policy::default());
+    deliver_until(&stack, &two, Duration::from_secs(600), done).await;
+    in_order(&rx.delivered(), TASKS, PER_TASK);
+    let (reads, writes) = requests(&counting);
+    let posts = rx.posts().len();
+    eprintln!("limits set: {posts} POSTs, {reads} permit reads, {writes} permit writes");
+    assert!(writes > 0, "set limits are shared");
+    assert!(
+        writes * 10 <= posts,
+        "amortised: {writes} writes for {posts} POSTs"
+    );
+}
+
 /// Noisy neighbour: tenant A's endpoint never answers (each POST times out after 10 s) with
 /// 2,000 events over 100 tasks queued first; tenant B's healthy endpoint gets 200 tasks × 10
-/// events meanwhile. With four invocations polling, A holds at most its `max_in_flight` slots
-/// until its breaker pauses it, so B's events go out within 2 s of being enqueued and no B
+/// events meanwhile. With four invocations polling, A holds at most 8 of each one's 32 job
+/// slots (the default in-flight share) until its breaker pauses it, so B's events go out within 2 s of being enqueued and no B
 /// POST starts later than 2 s after the test began (none waits behind an A timeout).
 #[tokio::test(start_paused = true)]
 async fn a_hanging_endpoint_does_not_hold_back_another_tenant() {
@@ -435,7 +527,10 @@ async fn a_hanging_endpoint_does_not_hold_back_another_tenant() {
         "every B event out within 2 s of enqueue (all were enqueued at 0): last at {b_last:?}"
     );
     let a_widest = hang.posts().iter().map(|p| p.in_flight).max().unwrap_or(0);
-    assert!(a_widest <= 8, "A held at most its 8 slots: {a_widest}");
+    assert!(
+        a_widest <= 4 * 8,
+        "A held at most 8 of each invocation's 32 job slots: {a_widest}"
+    );
     let _ = ep_b;
 }
 

@@ -8,7 +8,7 @@ use burstline::api_error::ApiError;
 use burstline::endpoint::{
     Batching, Endpoint, EndpointState, MAX_BATCH_EVENTS, MAX_BATCH_WAIT_MS, validate_url,
 };
-use burstline::endpoint_limits::{Limits, validate_max_in_flight, validate_rate_limit};
+use burstline::endpoint_limits::{validate_max_in_flight, validate_rate_limit};
 use burstline::ids::{EndpointId, TenantId};
 use burstline::receiver_headers::{HeaderError, StaticHeaders};
 use burstline::signing::WebhookSecret;
@@ -69,7 +69,6 @@ pub async fn serve(
 /// The endpoint as the API shows it: never its secrets, and of its static headers only the
 /// names (`header_names`).
 pub fn view(ep: &Endpoint) -> Value {
-    let limits = Limits::of(ep.rate_limit, ep.max_in_flight);
     let (enabled, disabled) = match ep.state {
         EndpointState::Enabled => (true, Value::Null),
         EndpointState::Disabled { reason, at } => (false, json!({"reason": reason, "at": at})),
@@ -84,8 +83,8 @@ pub fn view(ep: &Endpoint) -> Value {
         "batching": ep.batching.map(|b| json!({"max_events": b.max_events, "max_wait_ms": b.max_wait_ms})),
         "header_names": ep.headers.names(),
         "failing_since": ep.failing_since,
-        "rate_limit": limits.rate,
-        "max_in_flight": limits.in_flight,
+        "rate_limit": ep.rate_limit,
+        "max_in_flight": ep.max_in_flight,
         "paused": ep.breaker.paused_until.map(|until| json!({
             "until": until,
             "reason": ep.breaker.reason,
@@ -543,7 +542,8 @@ mod tests {
         let v = view(&ep);
         assert_eq!(
             (v["rate_limit"].clone(), v["max_in_flight"].clone()),
-            (json!(1000), json!(8))
+            (json!(null), json!(null)),
+            "none set: the defaults (no rate limit, 8 per invocation)"
         );
         assert!(v["paused"].is_null());
         ep.max_in_flight = Some(2);

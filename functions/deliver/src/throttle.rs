@@ -1,7 +1,9 @@
 //! Per-endpoint limits, acted on: before each request a job takes a permit — one of the
-//! requests its process leased for the current second and one of its leased in-flight slots.
-//! Leases come from the endpoint's shared permits item ([`burstline::permits`]) with one
-//! conditional write each; the decisions are [`burstline::endpoint_limits`]'s.
+//! requests its process leased for the current second (when the endpoint sets a `rate_limit`)
+//! and an in-flight slot: one of its leased slots when the endpoint sets `max_in_flight`, one
+//! of the process's own [`DEFAULT_MAX_IN_FLIGHT`] otherwise. Leases come from the endpoint's
+//! shared permits item ([`burstline::permits`]) with one conditional write each; an endpoint
+//! that sets no limit never touches it. The decisions are [`burstline::endpoint_limits`]'s.
 //!
 //! Over the limit a job waits briefly — for the next second's window (at most
 //! [`MAX_WAIT`] in all), or for one of its own process's requests to end — and otherwise is
@@ -11,7 +13,9 @@ use burstline::Error;
 use burstline::clock::Clock;
 use burstline::cursor::new_holder;
 use burstline::endpoint::Endpoint;
-use burstline::endpoint_limits::{Limits, grant, token_chunk};
+#[cfg(doc)]
+use burstline::endpoint_limits::DEFAULT_MAX_IN_FLIGHT;
+use burstline::endpoint_limits::{InFlight, Limits, grant, token_chunk};
 use burstline::ids::{EndpointId, TenantId};
 use burstline::permits::PermitStore;
 use chrono::{DateTime, Utc};
@@ -52,11 +56,13 @@ impl Local {
             .is_some_and(|u| u > now + chrono::Duration::from_std(RENEW_AHEAD).unwrap_or_default())
     }
 
-    fn can_take(&self, now: DateTime<Utc>) -> bool {
-        self.window == now.timestamp()
-            && self.tokens > 0
-            && self.in_use < self.slots
-            && self.fresh(now)
+    fn can_take(&self, limits: Limits, now: DateTime<Utc>) -> bool {
+        let token = limits.rate.is_none() || (self.window == now.timestamp() && self.tokens > 0);
+        let slot = match limits.in_flight {
+            InFlight::PerProcess(n) => self.in_use < n,
+            InFlight::Shared(_) => self.in_use < self.slots && self.fresh(now),
+        };
+        token && slot
     }
 }
 
@@ -121,36 +127,66 @@ impl Throttle {
         let limits = Limits::of(endpoint.rate_limit, endpoint.max_in_flight);
         let key = (endpoint.tenant_id.clone(), endpoint.id.clone());
         let started = Instant::now();
+        let defer = |now: DateTime<Utc>| {
+            debug!(endpoint_id = %endpoint.id, "over the endpoint's limits: deferring");
+            Ok(Throttled::Defer(
+                now + chrono::Duration::from_std(DEFER).unwrap_or_default(),
+            ))
+        };
         loop {
             let now = clock.now();
-            if let Some(permit) = self.take(&key, now) {
+            if let Some(permit) = self.take(&key, limits, now) {
                 return Ok(Throttled::Go(permit));
             }
-            let (want_tokens, want_slots, busy) = {
+            let waited = started.elapsed();
+            if !limits.shared() {
+                // Only this process's own requests hold the endpoint's slots: one ends soon,
+                // or the job makes way for other endpoints' jobs.
+                if waited < SLOT_WAIT {
+                    tokio::time::sleep(SLOT_POLL).await;
+                    continue;
+                }
+                return defer(now);
+            }
+            let (want_tokens, want_slots, busy, gains) = {
                 let map = self.lock();
                 let l = map.get(&key);
                 let (window, tokens, slots, in_use) =
                     l.map_or((0, 0, 0, 0), |l| (l.window, l.tokens, l.slots, l.in_use));
+                let fresh = l.is_some_and(|l| l.fresh(now));
                 let want_tokens = if window == now.timestamp() && tokens > 0 {
                     0
                 } else {
                     token_chunk(limits)
                 };
-                let want_slots = if in_use >= slots { in_use + 1 } else { slots };
-                (want_tokens, want_slots.min(limits.in_flight), in_use)
+                let want_slots = match limits.in_flight {
+                    InFlight::Shared(max) => {
+                        (if in_use >= slots { in_use + 1 } else { slots }).min(max)
+                    }
+                    InFlight::PerProcess(_) => 0,
+                };
+                // A write that can bring nothing new is skipped: this process already holds
+                // every slot the endpoint allows and they are all busy with its own requests.
+                let gains = want_tokens > 0
+                    || want_slots > slots
+                    || (limits.shared_in_flight().is_some() && !fresh);
+                (want_tokens, want_slots, in_use, gains)
             };
+            if !gains {
+                if busy > 0 && waited < SLOT_WAIT {
+                    tokio::time::sleep(SLOT_POLL).await;
+                    continue;
+                }
+                return defer(now);
+            }
             let leased = self
                 .lease(&key, limits, want_tokens, want_slots, now)
                 .await?;
-            if let Some(permit) = self.take(&key, now) {
+            if let Some(permit) = self.take(&key, limits, now) {
                 return Ok(Throttled::Go(permit));
             }
-            let waited = started.elapsed();
             if waited >= MAX_WAIT {
-                debug!(endpoint_id = %endpoint.id, "over the endpoint's limits: deferring");
-                return Ok(Throttled::Defer(
-                    now + chrono::Duration::from_std(DEFER).unwrap_or_default(),
-                ));
+                return defer(now);
             }
             if !leased {
                 continue;
@@ -159,7 +195,7 @@ impl Throttle {
                 let map = self.lock();
                 map.get(&key).map_or((0, 0), |l| (l.window, l.tokens))
             };
-            if window != now.timestamp() || tokens == 0 {
+            if limits.rate.is_some() && (window != now.timestamp() || tokens == 0) {
                 // This second's requests are spent: wait for the next window.
                 let next = DateTime::from_timestamp(now.timestamp() + 1, 0).unwrap_or(now);
                 let wait = (next - now)
@@ -172,9 +208,7 @@ impl Throttle {
                 tokio::time::sleep(SLOT_POLL).await;
             } else {
                 // Other invocations hold every slot.
-                return Ok(Throttled::Defer(
-                    now + chrono::Duration::from_std(DEFER).unwrap_or_default(),
-                ));
+                return defer(now);
             }
         }
     }
@@ -203,13 +237,15 @@ impl Throttle {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn take(&self, key: &Key, now: DateTime<Utc>) -> Option<Permit> {
+    fn take(&self, key: &Key, limits: Limits, now: DateTime<Utc>) -> Option<Permit> {
         let mut map = self.lock();
-        let l = map.get_mut(key)?;
-        if !l.can_take(now) {
+        let l = map.entry(key.clone()).or_default();
+        if !l.can_take(limits, now) {
             return None;
         }
-        l.tokens -= 1;
+        if limits.rate.is_some() {
+            l.tokens -= 1;
+        }
         l.in_use += 1;
         Some(Permit {
             local: self.local.clone(),
