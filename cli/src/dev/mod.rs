@@ -10,6 +10,7 @@ mod backends;
 mod banner;
 mod inspector;
 mod mappings;
+mod meter;
 mod reference;
 mod seed;
 mod server;
@@ -23,6 +24,7 @@ use burstline::apikey::ApiKey;
 use burstline::auth::Authenticator;
 use burstline::clock::{Clock, SystemClock};
 use burstline::ids::TenantId;
+use burstline::meter::prices::PriceTable;
 use burstline::metrics::memory::MemoryRecorder;
 use burstline::stream_token::TokenSecret;
 use clap::Args;
@@ -93,6 +95,25 @@ pub struct DevArgs {
     /// (`STREAM_IDLE_SECONDS`; default as deployed).
     #[arg(long)]
     stream_idle_seconds: Option<u64>,
+    /// Price the meter (`/dev/meter`) with this TOML price table instead of the built-in
+    /// us-east-1 list prices (`shared/model/aws-prices.toml`, the format to copy).
+    #[arg(long, value_name = "PATH")]
+    aws_price_table: Option<std::path::PathBuf>,
+}
+
+/// The price table `--aws-price-table` names, or the built-in one, with where it came from.
+fn price_table(args: &DevArgs) -> anyhow::Result<(PriceTable, String)> {
+    let Some(path) = &args.aws_price_table else {
+        return Ok((
+            PriceTable::built_in(),
+            "built-in (shared/model/aws-prices.toml)".into(),
+        ));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --aws-price-table {}", path.display()))?;
+    let table = PriceTable::parse(&text)
+        .with_context(|| format!("--aws-price-table {}", path.display()))?;
+    Ok((table, path.display().to_string()))
 }
 
 /// The stream function's settings: as deployed, with the lifetime and segment flags applied.
@@ -131,8 +152,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         },
         (None, false) => Backend::Memory,
     };
+    let (prices, prices_source) = price_table(&args)?;
     let backends = backends::open(&backend).await?;
     let metrics = install_metrics()?;
+    let meter = meter::DevMeter::new(
+        backends.requests.clone(),
+        prices,
+        prices_source,
+        metrics.clone(),
+        &stream_settings(&args),
+    );
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
         .with_context(|| format!("listening on {}:{}", args.host, args.port))?;
@@ -179,6 +208,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         },
         inspector,
         metrics,
+        meter: meter.clone(),
         simulator: simulator::Simulator::new(base_url.clone(), seeded.key.expose().to_owned()),
         page_config: serde_json::json!({
             "tenant": seeded.tenant.to_string(),
@@ -196,6 +226,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         backends.stream_arn.clone(),
         fanout_deps(&backends),
         settings.clone(),
+        meter.clone(),
         fanout_stopped,
     ));
     let deliver_task = tokio::spawn(mappings::sqs_to_deliver(
@@ -203,6 +234,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         backends.queue_arn.clone(),
         deliver_deps(&backends, &clock)?,
         settings,
+        meter,
         deliver_stopped,
     ));
     let (stop_http, http_stopped) = watch::channel(false);

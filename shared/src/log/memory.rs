@@ -3,7 +3,7 @@
 //! `GetRecords` returns, so code that works here does not break on Kinesis for those reasons.
 
 use super::limits::{MAX_RECORDS_PER_READ, put_refusal};
-use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord};
+use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord, put_units, read_units};
 use crate::error::{Error, Result};
 use crate::head::{StreamPosition, compare_sequence_numbers};
 use crate::requests::RequestCounter;
@@ -82,7 +82,8 @@ fn poisoned() -> Error {
 #[async_trait]
 impl EventLog for MemoryLog {
     async fn put(&self, records: &[LogRecord]) -> Result<Vec<PutResult>> {
-        self.requests.record("kinesis:PutRecords");
+        self.requests
+            .record_billed("kinesis:PutRecords", &put_units(records));
         if let Some(reason) = put_refusal(records) {
             return Err(Error::Refused {
                 operation: "PutRecords",
@@ -131,7 +132,7 @@ impl ShardReader for MemoryLog {
             return Err(Error::InvalidData(format!("no shard {shard}")));
         }
         let inner = self.inner.lock().map_err(|_| poisoned())?;
-        Ok(inner
+        let records: Vec<StoredRecord> = inner
             .records
             .iter()
             .filter(|r| {
@@ -139,6 +140,11 @@ impl ShardReader for MemoryLog {
             })
             .take(limit.clamp(1, MAX_RECORDS_PER_READ))
             .cloned()
-            .collect())
+            .collect();
+        // Reads are not counted as requests here (Kinesis on demand bills them by the GB),
+        // but their bytes are, as the Kinesis adapter books them.
+        self.requests
+            .record_units("kinesis:GetRecords", &[read_units(&records)]);
+        Ok(records)
     }
 }

@@ -110,6 +110,32 @@ pub fn put_batches(records: &[LogRecord]) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// The billing units of one `PutRecords` of `records`, booked alike by both adapters: bytes
+/// as on-demand bills them (each record's data and partition key rounded up to 1 KB) and the
+/// record count.
+pub(crate) fn put_units(records: &[LogRecord]) -> [(crate::requests::Unit, u64); 2] {
+    let bytes = records
+        .iter()
+        .map(|r| crate::meter::units::kinesis_billed_bytes_in(r.size()))
+        .sum();
+    [
+        (crate::requests::Unit::KinesisBilledBytesIn, bytes),
+        (
+            crate::requests::Unit::KinesisRecordsIn,
+            records.len() as u64,
+        ),
+    ]
+}
+
+/// The billing units of one read that returned `records`: their data and partition keys.
+pub(crate) fn read_units(records: &[StoredRecord]) -> (crate::requests::Unit, u64) {
+    let bytes = records
+        .iter()
+        .map(|r| (r.data.len() + r.partition_key.len()) as u64)
+        .sum();
+    (crate::requests::Unit::KinesisBytesOut, bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
