@@ -76,11 +76,15 @@ pub async fn kinesis_to_fanout(
     let handler = |event: KinesisEvent| {
         let deps = fanout.clone();
         let meter = meter.clone();
+        // Which records this invocation commits, for the fanout lag once it is done.
+        let seqs: Vec<String> = event
+            .records
+            .iter()
+            .map(|r| r.kinesis.sequence_number.clone())
+            .collect();
         async move {
-            let response = meter
-                .invoke("fanout", fanout::handle(&deps, event.clone()))
-                .await;
-            meter.handled(&event);
+            let response = meter.invoke("fanout", fanout::handle(&deps, event)).await;
+            meter.handled(&seqs);
             Ok(response)
         }
     };

@@ -4,7 +4,6 @@
 //! events accepted, viewer-seconds, the largest ingest → commit delay, and their bill at the
 //! price table's list prices ([`burstline::meter`]).
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use axum::body::Bytes;
 use burstline::error::Result;
 use burstline::log::{ShardReader, StoredRecord};
@@ -123,16 +122,14 @@ impl DevMeter {
         }
     }
 
-    /// fanout finished `event` (its commits are done): the delay from the oldest of its
-    /// records' arrival in the stream to now.
-    pub fn handled(&self, event: &KinesisEvent) {
-        let oldest = self.arrivals.lock().ok().and_then(|mut map| {
-            event
-                .records
-                .iter()
-                .filter_map(|r| map.remove(&r.kinesis.sequence_number))
-                .min()
-        });
+    /// fanout finished the invocation of the records `seqs` (its commits are done): the delay
+    /// from the oldest one's arrival in the stream to now.
+    pub fn handled(&self, seqs: &[String]) {
+        let oldest = self
+            .arrivals
+            .lock()
+            .ok()
+            .and_then(|mut map| seqs.iter().filter_map(|s| map.remove(s)).min());
         if let Some(arrival) = oldest {
             let lag = (Utc::now() - arrival).num_milliseconds().max(0);
             if let Ok(mut lags) = self.lags.lock() {
