@@ -199,6 +199,17 @@ async fn a_small_run_loses_nothing_and_reports_latencies() {
         assert_eq!(s[n], 0, "{n}");
     }
     assert_eq!(s["timed_out"], false);
+    // Not a dev stack: no meter, so no modeled cost or lag; the idle viewer-hour is priced
+    // from the deployed stream defaults.
+    assert_eq!(s["fanout_lag_max_ms"], Value::Null);
+    assert_eq!(s["cost"]["usd_per_million_events"], Value::Null);
+    assert!(
+        s["cost"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("not available")
+    );
+    assert!(s["cost"]["idle_viewer_hour"]["usd"].as_f64().unwrap() > 0.0);
     // What the binary claims, checked in the store itself.
     for i in 0..5 {
         let head = d

@@ -16,7 +16,8 @@
 //!   beside it. SDK types never leave an adapter.
 //! - Running: [`mapping`] (Kinesis and SQS event-source emulation), [`provision`] (create
 //!   resources), [`aws`] (SDK configuration), [`config`] (environment), [`requests`] (request
-//!   counting), [`metrics`] (where the functions' metrics go: EMF on Lambda, totals in dev).
+//!   counting and billing units), [`meter`] (modeled AWS cost: units, GB-seconds, prices,
+//!   bills), [`metrics`] (where the functions' metrics go: EMF on Lambda, totals in dev).
 //! - Streams: [`stream_token`] (HS256 stream tokens), [`leases`] (the per-tenant stream
 //!   budget, a port), [`clock`] (injected wall time).
 
@@ -43,6 +44,7 @@ pub mod job;
 pub mod leases;
 pub mod log;
 pub mod mapping;
+pub mod meter;
 pub mod metrics;
 pub mod model;
 pub mod permits;

@@ -552,3 +552,88 @@ pub async fn reads_return_at_most_10_000_records(stack: Stack) {
         .unwrap();
     assert_eq!(rest.len(), 1);
 }
+
+// --- Billing units (the meter) ----------------------------------------------------------------
+
+/// `unit` booked so far for `operation`.
+fn units(stack: &Stack, operation: &str, unit: burstline::requests::Unit) -> u64 {
+    stack
+        .requests
+        .by_operation()
+        .get(operation)
+        .and_then(|u| u.units.get(&unit).copied())
+        .unwrap_or(0)
+}
+
+/// A sample commit, its reads, an enqueue and receive, and a put and read book the same billing
+/// units on every adapter, by each service's rules: DynamoDB write units per started KB of each
+/// item (× 2 in a transaction) and strongly consistent read units per started 4 KB (a query
+/// page summed, a missing key billed as one), SQS one request per started 64 KB of payload,
+/// Kinesis each written record rounded up to 1 KB. Failed before the meter: no units at all.
+pub async fn billing_units_are_the_same_on_every_adapter(stack: Stack) {
+    use burstline::requests::Unit::*;
+    let key = task("acme", "billed");
+    // Three events of ~1.6 KB (2 write units each), their markers and the head (1 each).
+    let c = chunk(&key, "billed-", 3, 1500);
+    stack.requests.reset();
+    stack.store.commit(std::slice::from_ref(&c)).await.unwrap();
+    assert_eq!(
+        units(&stack, "dynamodb:TransactWriteItems", WriteRequestUnits),
+        2 * (3 * 2 + 3 + 1)
+    );
+
+    stack.requests.reset();
+    // One page of ~4.8 KB: two 4 KB steps, strongly consistent (4 halves).
+    assert_eq!(stack.store.events(&key, Seq(0), 10).await.unwrap().len(), 3);
+    assert_eq!(units(&stack, "dynamodb:Query", ReadRequestHalfUnits), 4);
+    // The head and an id marker: one step each; three events and a missing seq: one each.
+    stack.store.head(&key).await.unwrap().unwrap();
+    stack
+        .store
+        .find_event(&key.tenant_id, &c.events[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(units(&stack, "dynamodb:GetItem", ReadRequestHalfUnits), 4);
+    let seqs = [Seq(1), Seq(2), Seq(3), Seq(9)];
+    assert_eq!(stack.store.events_at(&key, &seqs).await.unwrap().len(), 3);
+    assert_eq!(
+        units(&stack, "dynamodb:BatchGetItem", ReadRequestHalfUnits),
+        4 * 2
+    );
+
+    // One ~100 KB job: two 64 KB chunks to send and two to receive.
+    stack.requests.reset();
+    let job = job_of_size(&EndpointId::generate(), 100_000);
+    stack
+        .queue
+        .enqueue(std::slice::from_ref(&job), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(units(&stack, "sqs:SendMessageBatch", SqsBilledRequests), 2);
+    assert_eq!(receive_all(&stack).await.len(), 1);
+    assert_eq!(
+        units(&stack, "sqs:ReceiveMessage", SqsBilledRequests),
+        2 + 1
+    );
+
+    // Two records of 1,506 bytes (data and key): 2 KB each written; read unrounded.
+    stack.requests.reset();
+    let records = vec![record("acme/t", 1500), record("acme/t", 1500)];
+    assert_all_accepted(&stack.log.put(&records).await.unwrap(), 2);
+    assert_eq!(
+        units(&stack, "kinesis:PutRecords", KinesisBilledBytesIn),
+        4096
+    );
+    assert_eq!(units(&stack, "kinesis:PutRecords", KinesisRecordsIn), 2);
+    // Reads book their bytes unrounded; the moto stack counts the mapping's reads apart
+    // (Lambda's requests, not the functions'), so only the bytes' rule is checked here.
+    let shards = stack.shards.shards().await.unwrap();
+    let read = stack.shards.read(&shards[0], None, 10).await.unwrap();
+    assert_eq!(read.len(), 2);
+    let out: usize = read
+        .iter()
+        .map(|r| r.data.len() + r.partition_key.len())
+        .sum();
+    assert_eq!(out, 2 * 1506);
+}

@@ -44,4 +44,5 @@ contracts![
     put_refuses_records_over_1_mib_and_requests_over_5_mib,
     put_refuses_partition_keys_over_256_characters,
     reads_return_at_most_10_000_records,
+    billing_units_are_the_same_on_every_adapter,
 ];

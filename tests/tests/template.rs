@@ -321,6 +321,31 @@ fn every_function_sets_exactly_what_its_config_reads() {
 }
 
 #[test]
+fn every_function_has_the_memory_the_meter_bills() {
+    let t = template();
+    let global = t["Globals"]["Function"]["MemorySize"].as_u64().unwrap();
+    let mut seen = BTreeSet::new();
+    for r in t["Resources"].as_mapping().unwrap().values() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let memory = r["Properties"]["MemorySize"].as_u64().unwrap_or(global);
+        assert_eq!(
+            u64::from(burstline::meter::lambda::memory_mb(binary)),
+            memory,
+            "{binary}'s MemorySize"
+        );
+        seen.insert(binary.to_owned());
+    }
+    let metered: BTreeSet<String> = burstline::meter::lambda::MEMORY_MB
+        .iter()
+        .map(|(f, _)| (*f).to_owned())
+        .collect();
+    assert_eq!(seen, metered);
+}
+
+#[test]
 fn functions_share_one_build_and_runtime() {
     let t = template();
     let globals = &t["Globals"]["Function"];

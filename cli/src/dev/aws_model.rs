@@ -77,6 +77,7 @@ impl AwsModel {
             stream_arn: b.stream_arn,
             queue_arn: b.queue_arn,
             description: b.description,
+            requests: b.requests,
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Backends {
     pub queue_arn: String,
     /// What the backends are, for the banner.
     pub description: String,
+    /// Every adapter's AWS requests and billing units, for the meter.
+    pub requests: RequestCounter,
 }
 
 impl std::fmt::Debug for Backends {
@@ -121,7 +123,7 @@ fn memory(shards: usize) -> Backends {
         subscriptions: Arc::new(tenants.clone()),
         endpoints: Arc::new(tenants),
         leases: Arc::new(MemoryLeases::new(requests.clone())),
-        cursors: Arc::new(MemoryCursors::new(requests)),
+        cursors: Arc::new(MemoryCursors::new(requests.clone())),
         queue: Arc::new(queue.clone()),
         queue_reader: Arc::new(queue),
         dead_letters: Arc::new(dlq),
@@ -129,6 +131,7 @@ fn memory(shards: usize) -> Backends {
         stream_arn: "arn:aws:kinesis:local:000000000000:stream/burstline-dev".into(),
         queue_arn: "arn:aws:sqs:local:000000000000:burstline-dev-deliveries".into(),
         description: "in memory (data is gone when this process exits)".into(),
+        requests,
     }
 }
 
@@ -186,7 +189,7 @@ async fn aws(endpoint: Option<&str>, prefix: &str) -> anyhow::Result<Backends> {
             ddb,
             &names.deliveries_table,
             chrono::Duration::days(ATTEMPT_LOG_DAYS),
-            requests,
+            requests.clone(),
         )),
         stream_arn: p.stream_arn,
         queue_arn,
@@ -200,6 +203,7 @@ async fn aws(endpoint: Option<&str>, prefix: &str) -> anyhow::Result<Backends> {
             names.delivery_queue,
             names.delivery_dlq
         ),
+        requests,
     })
 }
 

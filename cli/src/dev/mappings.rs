@@ -2,6 +2,8 @@
 //! `burstline::mapping`: Kinesis → fanout and SQS → deliver. They stop when told to, after
 //! finishing (draining) the work they hold.
 
+use super::meter::DevMeter;
+use aws_lambda_events::event::kinesis::KinesisEvent;
 use burstline::log::ShardReader;
 use burstline::mapping::kinesis::{KinesisDriver, KinesisMapping};
 use burstline::mapping::sqs::{SqsDriver, SqsMapping};
@@ -58,10 +60,11 @@ pub async fn kinesis_to_fanout(
     stream_arn: String,
     fanout: Fanout,
     settings: MappingSettings,
+    meter: DevMeter,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut driver = KinesisDriver::new(
-        shards,
+        meter.tap(shards),
         KinesisMapping {
             stream_arn,
             batch_size: settings.kinesis_batch_size,
@@ -71,9 +74,20 @@ pub async fn kinesis_to_fanout(
             batching_window: Duration::ZERO,
         },
     );
-    let handler = |event| {
+    let handler = |event: KinesisEvent| {
         let deps = fanout.clone();
-        async move { Ok(fanout::handle(&deps, event).await) }
+        let meter = meter.clone();
+        // Which records this invocation commits, for the fanout lag once it is done.
+        let seqs: Vec<String> = event
+            .records
+            .iter()
+            .map(|r| r.kinesis.sequence_number.clone())
+            .collect();
+        async move {
+            let response = meter.invoke("fanout", fanout::handle(&deps, event)).await;
+            meter.handled(&seqs);
+            Ok(response)
+        }
     };
     let mut reported = 0;
     loop {
@@ -114,6 +128,7 @@ pub async fn sqs_to_deliver(
     queue_arn: String,
     deliver: Deliver,
     settings: MappingSettings,
+    meter: DevMeter,
     stop: watch::Receiver<bool>,
 ) {
     let mut pollers = JoinSet::new();
@@ -129,11 +144,16 @@ pub async fn sqs_to_deliver(
             },
         );
         let deps = deliver.clone();
+        let meter = meter.clone();
         let mut stop = stop.clone();
         pollers.spawn(async move {
             let handler = |event, deadline| {
                 let deps = deps.clone();
-                async move { Ok(deliver::handle_until(&deps, event, deadline).await) }
+                let meter = meter.clone();
+                async move {
+                    let run = deliver::handle_until(&deps, event, deadline);
+                    Ok(meter.invoke("deliver", run).await)
+                }
             };
             let mut quiet_since: Option<tokio::time::Instant> = None;
             loop {

@@ -12,6 +12,7 @@ mod banner;
 mod inspector;
 mod lambda_stream;
 mod mappings;
+mod meter;
 mod reference;
 mod seed;
 mod server;
@@ -26,7 +27,9 @@ use burstline::apikey::ApiKey;
 use burstline::auth::Authenticator;
 use burstline::clock::{Clock, SystemClock};
 use burstline::ids::TenantId;
+use burstline::meter::prices::PriceTable;
 use burstline::metrics::memory::MemoryRecorder;
+use burstline::model::Consumer;
 use burstline::stream_token::TokenSecret;
 use clap::Args;
 use deliver::Deliver;
@@ -107,6 +110,25 @@ pub struct DevArgs {
     /// (`STREAM_IDLE_SECONDS`; default as deployed).
     #[arg(long)]
     stream_idle_seconds: Option<u64>,
+    /// Price the meter (`/dev/meter`) with this TOML price table instead of the built-in
+    /// us-east-1 list prices (`shared/model/aws-prices.toml`, the format to copy).
+    #[arg(long, value_name = "PATH")]
+    aws_price_table: Option<std::path::PathBuf>,
+}
+
+/// The price table `--aws-price-table` names, or the built-in one, with where it came from.
+fn price_table(args: &DevArgs) -> anyhow::Result<(PriceTable, String)> {
+    let Some(path) = &args.aws_price_table else {
+        return Ok((
+            PriceTable::built_in(),
+            "built-in (shared/model/aws-prices.toml)".into(),
+        ));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --aws-price-table {}", path.display()))?;
+    let table = PriceTable::parse(&text)
+        .with_context(|| format!("--aws-price-table {}", path.display()))?;
+    Ok((table, path.display().to_string()))
 }
 
 /// The stream function's settings: as deployed, with the lifetime and segment flags applied.
@@ -145,6 +167,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         },
         (None, false) => Backend::Memory,
     };
+    let (prices, prices_source) = price_table(&args)?;
     let model = args
         .aws_model
         .map(|c| aws_model::AwsModel::load(c, args.aws_latency_table.as_deref()))
@@ -156,6 +179,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         None => backends,
     };
     let metrics = install_metrics()?;
+    let meter = meter::DevMeter::new(
+        backends.requests.clone(),
+        prices,
+        prices_source,
+        metrics.clone(),
+        &stream_settings(&args),
+    )
+    .with_efo(model.as_ref().is_some_and(|m| m.consumer == Consumer::Efo));
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
         .with_context(|| format!("listening on {}:{}", args.host, args.port))?;
@@ -211,6 +242,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         inspector,
         lambda_streams: model.is_some(),
         metrics,
+        meter: meter.clone(),
         simulator: simulator::Simulator::new(base_url.clone(), seeded.key.expose().to_owned()),
         page_config: serde_json::json!({
             "tenant": seeded.tenant.to_string(),
@@ -230,6 +262,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             fanout_deps(&backends),
             settings.clone(),
             (m.model.clone(), m.consumer),
+            meter.clone(),
             fanout_stopped,
         )),
         None => tokio::spawn(mappings::kinesis_to_fanout(
@@ -237,6 +270,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             backends.stream_arn.clone(),
             fanout_deps(&backends),
             settings.clone(),
+            meter.clone(),
             fanout_stopped,
         )),
     };
@@ -245,6 +279,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         backends.queue_arn.clone(),
         deliver_deps(&backends, &clock, model.as_ref())?,
         settings,
+        meter,
         deliver_stopped,
     ));
     let (stop_http, http_stopped) = watch::channel(false);

@@ -7,19 +7,22 @@
 //! - any other `/v1/…` → api (buffered);
 //! - `/` the demo page, `/dev/config`, `/dev/simulate`, `/dev/inspector/…`, and
 //!   `/dev/metrics`: the functions' metrics (the names, units and dimensions their Lambdas
-//!   emit as EMF) as running totals since start;
+//!   emit as EMF) as running totals since start; `/dev/meter`: AWS requests and units, Lambda
+//!   GB-seconds and their modeled bill ([`meter`](super::meter));
 //! - `/openapi.json` and `/docs`, the API reference ([`reference`](super::reference)).
 //!
 //! Handlers get `lambda_http` requests exactly as their Lambda entry points do, so what runs
 //! here is the deployed code path from the request onwards.
 
 use super::inspector::Inspector;
+use super::meter::DevMeter;
 use super::reference;
 use super::simulator::Simulator;
 use api::Api;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use burstline::metrics::memory::MemoryRecorder;
+use burstline::requests::attributed;
 use ingest::Ingest;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub struct App {
     pub lambda_streams: bool,
     /// Everything the functions recorded, for `/dev/metrics`.
     pub metrics: MemoryRecorder,
+    /// Requests, units, GB-seconds and their bill, for `/dev/meter`.
+    pub meter: DevMeter,
     /// "Simulate agent task".
     pub simulator: Simulator,
     /// What the demo page needs to know (tenant, key, URLs), served at `/dev/config`.
@@ -74,13 +79,22 @@ async fn dispatch(app: &App, req: Request<Body>) -> Response<Body> {
         (Method::GET, "/docs" | "/docs/") => reference::page(),
         (_, p) if p.starts_with("/dev/") => dev_route(app, req).await,
         (_, "/v1/events") => match to_lambda(req).await {
-            Ok(r) => buffered(ingest::handle(&app.ingest, r).await),
+            Ok(r) => buffered(
+                app.meter
+                    .invoke("ingest", ingest::handle(&app.ingest, r))
+                    .await,
+            ),
             Err(e) => e,
         },
         (_, p) if is_stream_path(p) => {
             let (parts, _) = req.into_parts();
             let request = lambda_http::http::Request::from_parts(parts, lambda_http::Body::Empty);
-            let (parts, body) = stream::handle(&app.streamer, request).await.into_parts();
+            let start = std::time::Instant::now();
+            let response = attributed("stream", stream::handle(&app.streamer, request)).await;
+            let (parts, body) = response.into_parts();
+            // The meter wraps the handler's own body (innermost), so a stream whose client
+            // left is billed until it ends by itself under the model.
+            let body = app.meter.stream_body(start, body);
             let body = if app.lambda_streams {
                 super::lambda_stream::run_to_completion(body)
             } else {
@@ -89,7 +103,7 @@ async fn dispatch(app: &App, req: Request<Body>) -> Response<Body> {
             Response::from_parts(parts, body)
         }
         (_, p) if p.starts_with("/v1/") => match to_lambda(req).await {
-            Ok(r) => buffered(api::handle(&app.api, r).await),
+            Ok(r) => buffered(app.meter.invoke("api", api::handle(&app.api, r)).await),
             Err(e) => e,
         },
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such route"),
@@ -109,6 +123,10 @@ async fn dev_route(app: &App, req: Request<Body>) -> Response<Body> {
     match (parts.method.clone(), parts.uri.path()) {
         (Method::GET, "/dev/config") => json_response(StatusCode::OK, &app.page_config),
         (Method::GET, "/dev/metrics") => json_response(StatusCode::OK, &app.metrics.snapshot()),
+        (Method::GET, "/dev/meter") => {
+            let since = query_f64(parts.uri.query(), "lag_since");
+            json_response(StatusCode::OK, &app.meter.snapshot(since))
+        }
         (Method::POST, "/dev/inspector/webhook") => {
             let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
                 return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large");
@@ -137,6 +155,13 @@ async fn dev_route(app: &App, req: Request<Body>) -> Response<Body> {
         }
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such route"),
     }
+}
+
+fn query_f64(query: Option<&str>, name: &str) -> Option<f64> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .filter(|v: &f64| v.is_finite())
 }
 
 fn query_u64(query: Option<&str>, name: &str) -> Option<u64> {

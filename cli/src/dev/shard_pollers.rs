@@ -9,6 +9,8 @@
 //!   `GetRecords` (the subscription is watched locally every [`EFO_WATCH`]), batching window 0.
 
 use super::mappings::MappingSettings;
+use super::meter::DevMeter;
+use aws_lambda_events::event::kinesis::KinesisEvent;
 use burstline::log::ShardReader;
 use burstline::mapping::kinesis::{KinesisDriver, KinesisMapping};
 use burstline::model::polling::next_read_in;
@@ -36,6 +38,7 @@ pub async fn kinesis_to_fanout(
     fanout: Fanout,
     settings: MappingSettings,
     (model, consumer): (LatencyModel, Consumer),
+    meter: DevMeter,
     stop: watch::Receiver<bool>,
 ) {
     let shards = loop {
@@ -56,6 +59,7 @@ pub async fn kinesis_to_fanout(
             Consumer::Standard => Arc::new(Modeled::new(raw.clone(), model.clone())),
             Consumer::Efo => raw.clone(),
         };
+        let reader = meter.tap(reader);
         let driver = KinesisDriver::new(
             reader,
             KinesisMapping {
@@ -73,6 +77,7 @@ pub async fn kinesis_to_fanout(
             raw: raw.clone(),
             model: model.clone(),
             fanout: fanout.clone(),
+            meter: meter.clone(),
         };
         pollers.spawn(poller.run(consumer, stop.clone()));
     }
@@ -86,6 +91,7 @@ struct ShardPoller {
     raw: Arc<dyn ShardReader>,
     model: LatencyModel,
     fanout: Fanout,
+    meter: DevMeter,
 }
 
 impl ShardPoller {
@@ -120,9 +126,21 @@ impl ShardPoller {
     /// One poll of the shard: records handled, or `None` when the read failed.
     async fn poll(&mut self) -> Option<u64> {
         let fanout = self.fanout.clone();
-        let handler = move |event| {
+        let meter = self.meter.clone();
+        let handler = move |event: KinesisEvent| {
             let deps = fanout.clone();
-            async move { Ok(fanout::handle(&deps, event).await) }
+            let meter = meter.clone();
+            // Which records this invocation commits, for the fanout lag once it is done.
+            let seqs: Vec<String> = event
+                .records
+                .iter()
+                .map(|r| r.kinesis.sequence_number.clone())
+                .collect();
+            async move {
+                let response = meter.invoke("fanout", fanout::handle(&deps, event)).await;
+                meter.handled(&seqs);
+                Ok(response)
+            }
         };
         match self.driver.poll_shard(&self.shard, &handler).await {
             Ok(stats) => Some(stats.invocations),
@@ -137,12 +155,9 @@ impl ShardPoller {
     /// `None` while there is none.
     async fn push_delay(&self) -> Option<Duration> {
         let after = self.driver.checkpoint(&self.shard);
-        let next = self.raw.read(&self.shard, after, 1).await.ok()?;
-        let first = next.first()?;
+        let arrival = self.raw.next_arrival(&self.shard, after).await.ok()??;
         let push = self.model.draw(&self.model.table().efo.push, 0);
-        let since_put = (chrono::Utc::now() - first.arrival)
-            .to_std()
-            .unwrap_or_default();
+        let since_put = (chrono::Utc::now() - arrival).to_std().unwrap_or_default();
         Some(push.saturating_sub(since_put))
     }
 }

@@ -10,7 +10,9 @@
 //! - `hooks`: the webhook receiver and its endpoint.
 //! - `status`: each task's stored `last_seq`.
 //! - `stats`: percentiles, the summary and the verdict.
+//! - `cost`: fanout lag and modeled cost from a dev stack's `/dev/meter`.
 
+mod cost;
 mod hooks;
 pub mod plan;
 pub mod producer;
@@ -301,6 +303,7 @@ async fn simulate(
     let mut running = tokio::task::JoinSet::new();
     let mut watchers = Vec::new();
     let mut logs: Vec<(String, Arc<Mutex<StreamLog>>)> = Vec::new();
+    let meter_start = cost::read(client, &target.url, None).await;
     let send_start = Instant::now();
     for (i, (id, posts)) in tasks.into_iter().enumerate() {
         let slot = slots.clone().acquire_owned().await?;
@@ -367,6 +370,14 @@ async fn simulate(
     for w in &watchers {
         w.abort();
     }
+    let lag_since = meter_start
+        .as_ref()
+        .and_then(|m| m["elapsed_seconds"].as_f64());
+    let meter_end = match meter_start {
+        Some(_) => cost::read(client, &target.url, lag_since).await,
+        None => None,
+    };
+    let cost = cost::report(meter_start.as_ref(), meter_end.as_ref());
 
     // The store: every task's last_seq against what it sent.
     bar.set_message("checking the store");
@@ -393,6 +404,7 @@ async fn simulate(
         store_lost,
         store_extra,
         timed_out,
+        cost,
     })
 }
 

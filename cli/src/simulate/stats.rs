@@ -1,6 +1,7 @@
 //! Latency percentiles and the run's summary: what was sent, streamed, webhooked and stored,
 //! printed for people or as JSON, and the verdict.
 
+use super::cost::CostReport;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -115,6 +116,8 @@ pub struct Summary {
     pub store_extra: usize,
     /// The wait for streams, webhooks or the store ran out.
     pub timed_out: bool,
+    /// Fanout lag and modeled cost (a dev stack's meter), and an idle viewer-hour.
+    pub cost: CostReport,
 }
 
 impl Summary {
@@ -213,7 +216,7 @@ impl Summary {
                 "latency": latency.json(),
             }),
         };
-        json!({
+        let mut summary = json!({
             "ok": self.problems().is_empty(),
             "tasks": self.tasks,
             "failed_tasks": self.failed_tasks,
@@ -233,7 +236,11 @@ impl Summary {
             "out_of_order": self.streams.out_of_order,
             "timed_out": self.timed_out,
             "problems": self.problems(),
-        })
+        });
+        if let (Some(out), Value::Object(cost)) = (summary.as_object_mut(), self.cost.json()) {
+            out.extend(cost);
+        }
+        summary
     }
 
     /// The summary for people.
@@ -265,6 +272,7 @@ impl Summary {
              commit → SSE       {}\n\
              {webhooks}\n\
              store              {} task(s) checked, {} lost, {} extra\n\
+             {}\n\
              lost {}, duplicates {}, out of order {}\n\
              {verdict}",
             self.tasks,
@@ -280,6 +288,7 @@ impl Summary {
             self.stored_tasks,
             self.store_lost,
             self.store_extra,
+            self.cost.text(),
             self.lost(),
             self.duplicates(),
             s.out_of_order,
@@ -353,6 +362,7 @@ mod tests {
             store_lost: 0,
             store_extra: 0,
             timed_out: false,
+            cost: super::super::cost::report(None, None),
         }
     }
 

@@ -2,7 +2,7 @@
 //! (see [`super::limits`]) comes back as [`Error::Refused`], as from the in-memory log.
 
 use super::limits::MAX_RECORDS_PER_READ;
-use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord};
+use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord, put_units, read_units};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::head::StreamPosition;
@@ -53,7 +53,8 @@ impl EventLog for KinesisLog {
                     .map_err(|e| Error::Internal(e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        self.requests.record("kinesis:PutRecords");
+        self.requests
+            .record_billed("kinesis:PutRecords", &put_units(records));
         let out = self
             .client
             .put_records()
@@ -136,7 +137,7 @@ impl ShardReader for KinesisLog {
             .send()
             .await
             .map_err(|e| sdk_error("GetRecords", e))?;
-        Ok(out
+        let records: Vec<StoredRecord> = out
             .records()
             .iter()
             .map(|r| StoredRecord {
@@ -148,6 +149,9 @@ impl ShardReader for KinesisLog {
                     .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
                     .unwrap_or_else(Utc::now),
             })
-            .collect())
+            .collect();
+        self.requests
+            .record_units("kinesis:GetRecords", &[read_units(&records)]);
+        Ok(records)
     }
 }

@@ -5,12 +5,12 @@
 //! `GetRecords` returns, so code that works here does not break on Kinesis for those reasons.
 
 use super::limits::{MAX_RECORDS_PER_READ, put_refusal};
-use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord};
+use super::{EventLog, LogRecord, PutResult, ShardReader, StoredRecord, put_units, read_units};
 use crate::error::{Error, Result};
 use crate::head::{StreamPosition, compare_sequence_numbers};
 use crate::requests::RequestCounter;
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 
 /// Decides, per put call (0-based) and record, whether to reject it: fault injection.
@@ -115,7 +115,8 @@ fn poisoned() -> Error {
 #[async_trait]
 impl EventLog for MemoryLog {
     async fn put(&self, records: &[LogRecord]) -> Result<Vec<PutResult>> {
-        self.requests.record("kinesis:PutRecords");
+        self.requests
+            .record_billed("kinesis:PutRecords", &put_units(records));
         if let Some(reason) = put_refusal(records) {
             return Err(Error::Refused {
                 operation: "PutRecords",
@@ -160,6 +161,34 @@ impl ShardReader for MemoryLog {
     }
 
     async fn read(
+        &self,
+        shard: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        let records = self.records_after(shard, after, limit)?;
+        // Reads are not counted as requests here (Kinesis on demand bills them by the GB),
+        // but their bytes are, as the Kinesis adapter books them.
+        self.requests
+            .record_units("kinesis:GetRecords", &[read_units(&records)]);
+        Ok(records)
+    }
+
+    async fn next_arrival(
+        &self,
+        shard: &str,
+        after: Option<&str>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .records_after(shard, after, 1)?
+            .first()
+            .map(|r| r.arrival))
+    }
+}
+
+impl MemoryLog {
+    /// Up to `limit` records of `shard` after `after`, uncounted.
+    fn records_after(
         &self,
         shard: &str,
         after: Option<&str>,

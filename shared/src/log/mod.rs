@@ -75,10 +75,28 @@ pub trait ShardReader: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<StoredRecord>>;
+
+    /// When the first record of `shard` after `after` arrived, if there is one: what an
+    /// enhanced fan-out subscription is told for free (records are pushed to it), so the
+    /// in-memory log does not book it as a read. By default, a one-record read.
+    async fn next_arrival(
+        &self,
+        shard: &str,
+        after: Option<&str>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.read(shard, after, 1).await?.first().map(|r| r.arrival))
+    }
 }
 
 #[async_trait]
 impl<T: ShardReader + ?Sized> ShardReader for std::sync::Arc<T> {
+    async fn next_arrival(
+        &self,
+        shard: &str,
+        after: Option<&str>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        (**self).next_arrival(shard, after).await
+    }
     async fn shards(&self) -> Result<Vec<String>> {
         (**self).shards().await
     }
@@ -108,6 +126,32 @@ pub fn put_batches(records: &[LogRecord]) -> Vec<std::ops::Range<usize>> {
         out.push(start..records.len());
     }
     out
+}
+
+/// The billing units of one `PutRecords` of `records`, booked alike by both adapters: bytes
+/// as on-demand bills them (each record's data and partition key rounded up to 1 KB) and the
+/// record count.
+pub(crate) fn put_units(records: &[LogRecord]) -> [(crate::requests::Unit, u64); 2] {
+    let bytes = records
+        .iter()
+        .map(|r| crate::meter::units::kinesis_billed_bytes_in(r.size()))
+        .sum();
+    [
+        (crate::requests::Unit::KinesisBilledBytesIn, bytes),
+        (
+            crate::requests::Unit::KinesisRecordsIn,
+            records.len() as u64,
+        ),
+    ]
+}
+
+/// The billing units of one read that returned `records`: their data and partition keys.
+pub(crate) fn read_units(records: &[StoredRecord]) -> (crate::requests::Unit, u64) {
+    let bytes = records
+        .iter()
+        .map(|r| (r.data.len() + r.partition_key.len()) as u64)
+        .sum();
+    (crate::requests::Unit::KinesisBytesOut, bytes)
 }
 
 #[cfg(test)]

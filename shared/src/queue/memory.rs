@@ -4,7 +4,7 @@
 //! 15 minutes.
 
 use super::limits::send_refusal;
-use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
+use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, billed, send_batches};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::job::{DeadLetter, DeliveryJob, Outgoing, pack_grouped};
@@ -160,7 +160,9 @@ impl MemoryQueue {
         let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
         let bodies = &bodies;
         for range in send_batches(bodies) {
-            self.requests.record("sqs:SendMessageBatch");
+            let payload = bodies[range.clone()].iter().map(String::len).sum();
+            self.requests
+                .record_billed("sqs:SendMessageBatch", &[billed(payload)]);
             if let Some(reason) = send_refusal(&bodies[range.clone()], delay) {
                 return Err(Error::Refused {
                     operation: "SendMessageBatch",
@@ -203,7 +205,7 @@ impl DeadLetterSink for MemoryQueue {
 #[async_trait]
 impl QueueReader for MemoryQueue {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>> {
-        self.requests.record("sqs:ReceiveMessage");
+        self.requests.record_billed("sqs:ReceiveMessage", &[]);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let now = self.clock.now();
@@ -233,6 +235,9 @@ impl QueueReader for MemoryQueue {
             };
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if !got.is_empty() || left.is_zero() {
+                let payload = got.iter().map(|m| m.body.len()).sum();
+                self.requests
+                    .record_units("sqs:ReceiveMessage", &[billed(payload)]);
                 return Ok(got);
             }
             tokio::time::sleep(Duration::from_millis(20).min(left)).await;

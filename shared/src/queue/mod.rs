@@ -74,3 +74,12 @@ impl<T: QueueReader + ?Sized> QueueReader for std::sync::Arc<T> {
         (**self).release(receipt_handles).await
     }
 }
+
+/// The SQS billed requests of one request carrying `payload_bytes` of bodies: what both
+/// adapters book for each send and receive.
+pub(crate) fn billed(payload_bytes: usize) -> (crate::requests::Unit, u64) {
+    (
+        crate::requests::Unit::SqsBilledRequests,
+        crate::meter::units::sqs_billed_requests(payload_bytes),
+    )
+}

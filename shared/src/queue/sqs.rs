@@ -2,6 +2,7 @@
 //! [`super::limits`]), as a whole or per entry for the sender's fault, comes back as
 //! [`Error::Refused`], as from the in-memory queue; it is never resent.
 
+use super::billed;
 use super::{DeadLetterSink, DeliveryQueue, QueueReader, ReceivedMessage, send_batches};
 use crate::aws::{MAX_CONCURRENT_REQUESTS, sdk_error};
 use crate::error::{Error, Result};
@@ -74,7 +75,9 @@ impl SqsQueue {
                     .map_err(|e| Error::Internal(e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        self.requests.record("sqs:SendMessageBatch");
+        let payload = indexes.iter().map(|&i| messages[i].body.len()).sum();
+        self.requests
+            .record_billed("sqs:SendMessageBatch", &[billed(payload)]);
         let out = self
             .client
             .send_message_batch()
@@ -169,7 +172,7 @@ impl DeadLetterSink for SqsQueue {
 #[async_trait]
 impl QueueReader for SqsQueue {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>> {
-        self.requests.record("sqs:ReceiveMessage");
+        self.requests.record_billed("sqs:ReceiveMessage", &[]);
         let out = self
             .client
             .receive_message()
@@ -181,6 +184,13 @@ impl QueueReader for SqsQueue {
             .send()
             .await
             .map_err(|e| sdk_error("ReceiveMessage", e))?;
+        let payload = out
+            .messages()
+            .iter()
+            .map(|m| m.body().unwrap_or_default().len())
+            .sum();
+        self.requests
+            .record_units("sqs:ReceiveMessage", &[billed(payload)]);
         Ok(out
             .messages()
             .iter()

@@ -21,7 +21,8 @@ use crate::event::{Envelope, EventType, format_time};
 use crate::head::{StreamPosition, TaskHead, TaskStatus};
 use crate::iam::Actions;
 use crate::ids::{EndpointId, EventId, Seq, TaskId, TaskKey, TenantId};
-use crate::requests::RequestCounter;
+use crate::meter::units::{Consistency, read_half_units, write_units};
+use crate::requests::{RequestCounter, Unit};
 use crate::sequence::{CommitChunk, client_request_token};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -90,7 +91,7 @@ impl DynamoStore {
     }
 
     async fn get(&self, pk: String) -> Result<Option<Item>> {
-        self.requests.record("dynamodb:GetItem");
+        self.requests.record_billed("dynamodb:GetItem", &[]);
         let out = self
             .client
             .get_item()
@@ -101,6 +102,9 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
+        let bytes = out.item.as_ref().map_or(0, item_size);
+        self.requests
+            .record_units("dynamodb:GetItem", &[read_units(bytes)]);
         Ok(out.item)
     }
 
@@ -136,7 +140,8 @@ impl DynamoStore {
         );
         let mut backoff = std::time::Duration::from_millis(20);
         while let Some(ka) = pending.take() {
-            self.requests.record("dynamodb:BatchGetItem");
+            let asked = ka.keys().len();
+            self.requests.record_billed("dynamodb:BatchGetItem", &[]);
             let out = self
                 .client
                 .batch_get_item()
@@ -144,17 +149,24 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("BatchGetItem", e))?;
-            found.extend(
-                out.responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default(),
-            );
+            let page = out
+                .responses
+                .unwrap_or_default()
+                .remove(&self.table)
+                .unwrap_or_default();
             // Unprocessed keys come back under throttling: retry them with backoff.
             pending = out
                 .unprocessed_keys
                 .and_then(|mut u| u.remove(&self.table))
                 .filter(|ka| !ka.keys().is_empty());
+            let missing = asked
+                .saturating_sub(page.len())
+                .saturating_sub(pending.as_ref().map_or(0, |ka| ka.keys().len()));
+            self.requests.record_units(
+                "dynamodb:BatchGetItem",
+                &[batch_read_units(page.iter().map(item_size), missing)],
+            );
+            found.extend(page);
             if pending.is_some() {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
@@ -409,6 +421,44 @@ pub(crate) fn commit_shape(chunks: &[CommitChunk]) -> Result<Vec<Action>> {
         .collect())
 }
 
+/// The write units of a commit of `shape`: every item transactionally.
+pub(crate) fn commit_write_units(shape: &[Action]) -> (Unit, u64) {
+    let units = shape.iter().map(|a| write_units(a.bytes, true)).sum();
+    (Unit::WriteRequestUnits, units)
+}
+
+/// The read units of one strongly consistent read of `bytes` (an item, or a query page).
+pub(crate) fn read_units(bytes: usize) -> (Unit, u64) {
+    (
+        Unit::ReadRequestHalfUnits,
+        read_half_units(bytes, Consistency::Strong),
+    )
+}
+
+/// The read units of one `BatchGetItem` page that found items of `sizes` and `missing` keys
+/// without an item: each key is billed as its own strongly consistent read.
+pub(crate) fn batch_read_units(sizes: impl Iterator<Item = usize>, missing: usize) -> (Unit, u64) {
+    let found: u64 = sizes.map(|b| read_half_units(b, Consistency::Strong)).sum();
+    let (unit, one) = read_units(0);
+    (unit, found + missing as u64 * one)
+}
+
+/// An item's size as DynamoDB counts it, for the memory store's units: the head, event and
+/// id-marker items exactly as this adapter writes them (an expiry of today's width).
+pub(crate) fn head_bytes(h: &TaskHead) -> usize {
+    item_size(&head_item(h, Utc::now().timestamp()))
+}
+
+/// See [`head_bytes`].
+pub(crate) fn event_bytes(e: &Envelope) -> usize {
+    event_item(e, Utc::now().timestamp()).map_or(0, |i| item_size(&i))
+}
+
+/// See [`head_bytes`].
+pub(crate) fn marker_bytes(e: &Envelope) -> usize {
+    item_size(&marker_item(e, Utc::now().timestamp()))
+}
+
 /// What a failed `TransactWriteItems` means for the caller.
 #[derive(Debug, PartialEq, Eq)]
 enum CommitFailure {
@@ -504,7 +554,8 @@ impl EventStore for DynamoStore {
             actions.push(put(&self.table, w.item, w.condition)?);
             roles.push(w.role);
         }
-        self.requests.record("dynamodb:TransactWriteItems");
+        self.requests
+            .record_billed("dynamodb:TransactWriteItems", &[commit_write_units(&shape)]);
         let result = self
             .client
             .transact_write_items()
@@ -571,7 +622,7 @@ impl EventStore for DynamoStore {
         let mut start = None;
         // DynamoDB pages at 1 MB; keep reading until `limit` or the end.
         while events.len() < limit {
-            self.requests.record("dynamodb:Query");
+            self.requests.record_billed("dynamodb:Query", &[]);
             let out = self
                 .client
                 .query()
@@ -585,6 +636,10 @@ impl EventStore for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error("Query", e))?;
+            // Expired items are read (and billed) too; the page is billed on its sum.
+            let bytes = out.items().iter().map(item_size).sum();
+            self.requests
+                .record_units("dynamodb:Query", &[read_units(bytes)]);
             for item in out.items().iter().filter(|i| !self.past_expiry(i)) {
                 events.push(event_from_item(key, item)?);
             }

@@ -3,7 +3,10 @@
 //! the same refusals: a commit DynamoDB would refuse ([`transaction_refusal`], counted on the
 //! items the DynamoDB adapter would write) is refused here too.
 
-use super::dynamodb::commit_shape;
+use super::dynamodb::{
+    batch_read_units, commit_shape, commit_write_units, event_bytes, head_bytes, marker_bytes,
+    read_units,
+};
 use super::limits::transaction_refusal;
 
 use super::expiry::is_expired;
@@ -117,10 +120,18 @@ impl MemoryStore {
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn heads(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, TaskHead>> {
-        for _ in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
-            self.requests.record("dynamodb:BatchGetItem");
-        }
         let inner = self.lock()?;
+        for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
+            let sizes: Vec<usize> = chunk
+                .iter()
+                .filter_map(|k| inner.heads.get(k).map(head_bytes))
+                .collect();
+            let missing = chunk.len() - sizes.len();
+            self.requests.record_billed(
+                "dynamodb:BatchGetItem",
+                &[batch_read_units(sizes.into_iter(), missing)],
+            );
+        }
         // Expired heads included: commits are conditional on them (see `super::expiry`).
         Ok(keys
             .iter()
@@ -129,8 +140,10 @@ impl EventStore for MemoryStore {
     }
 
     async fn commit(&self, chunks: &[CommitChunk]) -> Result<()> {
-        self.requests.record("dynamodb:TransactWriteItems");
-        if let Some(reason) = transaction_refusal(&commit_shape(chunks)?) {
+        let shape = commit_shape(chunks)?;
+        self.requests
+            .record_billed("dynamodb:TransactWriteItems", &[commit_write_units(&shape)]);
+        if let Some(reason) = transaction_refusal(&shape) {
             return Err(Error::Refused {
                 operation: "TransactWriteItems",
                 reason,
@@ -178,9 +191,11 @@ impl EventStore for MemoryStore {
     }
 
     async fn head(&self, key: &TaskKey) -> Result<Option<TaskHead>> {
-        self.requests.record("dynamodb:GetItem");
         let now = self.clock.now();
         let inner = self.lock()?;
+        let bytes = inner.heads.get(key).map_or(0, head_bytes);
+        self.requests
+            .record_billed("dynamodb:GetItem", &[read_units(bytes)]);
         if inner.expired(&ItemKey::Head(key.clone()), now) {
             return Ok(None);
         }
@@ -188,9 +203,17 @@ impl EventStore for MemoryStore {
     }
 
     async fn events(&self, key: &TaskKey, after: Seq, limit: usize) -> Result<Vec<Envelope>> {
-        self.requests.record("dynamodb:Query");
         let now = self.clock.now();
         let inner = self.lock()?;
+        // The page DynamoDB would read: the next `limit` items, expired ones included.
+        let bytes = inner.events.get(key).map_or(0, |evs| {
+            evs.range(after.next()..)
+                .take(limit)
+                .map(|(_, e)| event_bytes(e))
+                .sum()
+        });
+        self.requests
+            .record_billed("dynamodb:Query", &[read_units(bytes)]);
         Ok(inner
             .events
             .get(key)
@@ -205,11 +228,24 @@ impl EventStore for MemoryStore {
     }
 
     async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> Result<Vec<Envelope>> {
-        for _ in seqs.chunks(MAX_KEYS_PER_BATCH_GET) {
-            self.requests.record("dynamodb:BatchGetItem");
-        }
         let now = self.clock.now();
         let inner = self.lock()?;
+        // DynamoDB's adapter asks for each seq once.
+        let mut asked = seqs.to_vec();
+        asked.sort_unstable();
+        asked.dedup();
+        for chunk in asked.chunks(MAX_KEYS_PER_BATCH_GET) {
+            let sizes: Vec<usize> = chunk
+                .iter()
+                .filter_map(|seq| inner.events.get(key).and_then(|evs| evs.get(seq)))
+                .map(event_bytes)
+                .collect();
+            let missing = chunk.len() - sizes.len();
+            self.requests.record_billed(
+                "dynamodb:BatchGetItem",
+                &[batch_read_units(sizes.into_iter(), missing)],
+            );
+        }
         let Some(stored) = inner.events.get(key) else {
             return Ok(Vec::new());
         };
@@ -224,9 +260,18 @@ impl EventStore for MemoryStore {
     }
 
     async fn find_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<(TaskId, Seq)>> {
-        self.requests.record("dynamodb:GetItem");
         let now = self.clock.now();
         let inner = self.lock()?;
+        let bytes = inner
+            .markers
+            .get(&(tenant.clone(), id.clone()))
+            .and_then(|(task, seq)| {
+                let key = TaskKey::new(tenant.clone(), task.clone());
+                inner.events.get(&key).and_then(|evs| evs.get(seq))
+            })
+            .map_or(0, marker_bytes);
+        self.requests
+            .record_billed("dynamodb:GetItem", &[read_units(bytes)]);
         if inner.expired(&ItemKey::Marker(tenant.clone(), id.clone()), now) {
             return Ok(None);
         }
