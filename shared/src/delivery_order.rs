@@ -22,6 +22,9 @@ use std::time::Duration;
 
 /// SQS delays a message at most this long (`DelaySeconds` ≤ 900).
 pub const MAX_WAIT: Duration = Duration::from_secs(900);
+/// Waits at 1 s before a waiting job backs off (see [`turn`]): 5 looks cover a job ahead that
+/// is mid-delivery, at one `ReceiveMessage` share a second.
+pub const PROMPT_WAITS: u32 = 5;
 /// A replay job whose rewind has not landed this long after it first waited is abandoned: the
 /// api rewinds within the request that enqueued it, or answers with an error.
 pub const REWIND_GRACE: chrono::Duration = chrono::Duration::minutes(15);
@@ -244,8 +247,10 @@ pub fn turn(
     wait(chain, WaitReason::Busy, c, now, limits)
 }
 
-/// Backs off with the number of waits, 1 s doubling up to a cap per reason; a job behind a
-/// retrying one sleeps until that one is due (never past [`MAX_WAIT`]).
+/// Looks again every second for the first [`PROMPT_WAITS`] waits — in a live task the job
+/// ahead is usually being delivered right now, and each second added here is webhook latency
+/// — then backs off, doubling up to a cap per reason; a job behind a retrying one sleeps until
+/// that one is due (never past [`MAX_WAIT`]).
 fn wait(
     chain: &Chain,
     why: WaitReason,
@@ -257,7 +262,8 @@ fn wait(
         WaitReason::Busy | WaitReason::Rewind => limits.busy,
         WaitReason::Behind => limits.behind,
     };
-    let backoff = Duration::from_secs(1u64 << chain.waits.min(10)).min(cap);
+    let doublings = chain.waits.saturating_sub(PROMPT_WAITS - 1).min(10);
+    let backoff = Duration::from_secs(1u64 << doublings).min(cap);
     let until_due = match why {
         WaitReason::Behind => c
             .resume_at
@@ -485,7 +491,11 @@ mod tests {
             seen.push(delay(&job, &behind).as_secs());
             job = job.waited(now);
         }
-        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(seen, [1, 1, 1, 1, 1, 2, 4, 8]);
+        for _ in 0..5 {
+            job = job.waited(now);
+        }
+        assert_eq!(delay(&job, &behind).as_secs(), 60, "capped");
         let mut retrying = at(50);
         retrying.resume_at = Some(now + secs(300));
         assert_eq!(delay(&job, &retrying), Duration::from_secs(300));

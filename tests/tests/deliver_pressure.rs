@@ -482,6 +482,39 @@ async fn limits_cost_nothing_unless_set_and_far_less_than_a_write_per_post() {
     );
 }
 
+/// An endpoint without limits gets one invocation's jobs beyond its 8 default slots in turn:
+/// 32 jobs of a healthy (20 ms) endpoint all go out without any job handed back to the queue
+/// (a starved job used to be deferred after 100 ms while others took every freed slot).
+#[tokio::test(start_paused = true)]
+async fn jobs_beyond_the_default_slots_wait_in_turn_not_deferred() {
+    const TASKS: usize = 64;
+    const PER_TASK: usize = 10;
+    let stack = Stack::memory_on_tokio_time();
+    let (key, _ep) = tenant(&stack, "acme").await;
+    ingest(&stack, &key, "turn", TASKS, PER_TASK).await;
+    let sends_before = stack
+        .requests
+        .snapshot()
+        .get("sqs:SendMessageBatch")
+        .copied();
+    let rx = FakeEndpoint::on_clock(stack.clock.clone(), |_, _| Answer::Slow(20));
+    let done = || rx.delivered().values().map(Vec::len).sum::<usize>() >= TASKS * PER_TASK;
+    let one = stack.deliver(rx.clone(), Policy::default());
+    deliver_until(&stack, &one, Duration::from_secs(600), done).await;
+    in_order(&rx.delivered(), TASKS, PER_TASK);
+    let sends_after = stack
+        .requests
+        .snapshot()
+        .get("sqs:SendMessageBatch")
+        .copied();
+    assert_eq!(
+        sends_after, sends_before,
+        "no job was handed back to the queue"
+    );
+    let widest = rx.posts().iter().map(|p| p.in_flight).max().unwrap_or(0);
+    assert_eq!(widest, 8, "the default slots are used, and no more");
+}
+
 /// Noisy neighbour: tenant A's endpoint never answers (each POST times out after 10 s) with
 /// 2,000 events over 100 tasks queued first; tenant B's healthy endpoint gets 200 tasks × 10
 /// events meanwhile. With four invocations polling, A holds at most 8 of each one's 32 job

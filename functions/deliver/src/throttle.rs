@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -72,6 +73,9 @@ pub struct Throttle {
     store: Arc<dyn PermitStore>,
     holder: String,
     local: Arc<Mutex<HashMap<Key, Local>>>,
+    /// The default per-process cap of endpoints that set no `max_in_flight`: a fair (FIFO)
+    /// semaphore each, so jobs waiting for a slot are served in turn, none starved.
+    own: Mutex<HashMap<Key, Arc<Semaphore>>>,
 }
 
 impl std::fmt::Debug for Throttle {
@@ -85,14 +89,17 @@ impl std::fmt::Debug for Throttle {
 /// A request's permit: frees its in-flight slot when dropped.
 #[derive(Debug)]
 pub(crate) struct Permit {
-    local: Arc<Mutex<HashMap<Key, Local>>>,
-    key: Key,
+    /// A slot of the endpoint's shared limits: counted in `local`.
+    shared: Option<(Arc<Mutex<HashMap<Key, Local>>>, Key)>,
+    /// A slot of the process's own default cap.
+    _own: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.local.lock()
-            && let Some(l) = map.get_mut(&self.key)
+        if let Some((local, key)) = &self.shared
+            && let Ok(mut map) = local.lock()
+            && let Some(l) = map.get_mut(key)
         {
             l.in_use = l.in_use.saturating_sub(1);
         }
@@ -115,6 +122,7 @@ impl Throttle {
             store,
             holder: new_holder(),
             local: Arc::default(),
+            own: Mutex::default(),
         }
     }
 
@@ -133,21 +141,26 @@ impl Throttle {
                 now + chrono::Duration::from_std(DEFER).unwrap_or_default(),
             ))
         };
+        if let InFlight::PerProcess(cap) = limits.in_flight
+            && limits.rate.is_none()
+        {
+            // Only this process's own requests hold the endpoint's slots: wait in turn for one
+            // to end, or make way for other endpoints' jobs.
+            let own = self.own_slots(&key, cap);
+            return match tokio::time::timeout(SLOT_WAIT, own.acquire_owned()).await {
+                Ok(Ok(slot)) => Ok(Throttled::Go(Permit {
+                    shared: None,
+                    _own: Some(slot),
+                })),
+                _ => defer(clock.now()),
+            };
+        }
         loop {
             let now = clock.now();
             if let Some(permit) = self.take(&key, limits, now) {
                 return Ok(Throttled::Go(permit));
             }
             let waited = started.elapsed();
-            if !limits.shared() {
-                // Only this process's own requests hold the endpoint's slots: one ends soon,
-                // or the job makes way for other endpoints' jobs.
-                if waited < SLOT_WAIT {
-                    tokio::time::sleep(SLOT_POLL).await;
-                    continue;
-                }
-                return defer(now);
-            }
             let (want_tokens, want_slots, busy, gains) = {
                 let map = self.lock();
                 let l = map.get(&key);
@@ -231,6 +244,17 @@ impl Throttle {
         }
     }
 
+    /// The process's own slots for an endpoint without a `max_in_flight`.
+    fn own_slots(&self, key: &Key, cap: u32) -> Arc<Semaphore> {
+        let mut own = self
+            .own
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        own.entry(key.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(cap as usize)))
+            .clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Local>> {
         self.local
             .lock()
@@ -248,8 +272,8 @@ impl Throttle {
         }
         l.in_use += 1;
         Some(Permit {
-            local: self.local.clone(),
-            key: key.clone(),
+            shared: Some((self.local.clone(), key.clone())),
+            _own: None,
         })
     }
 
