@@ -40,6 +40,8 @@ const SLOT_POLL: Duration = Duration::from_millis(20);
 const SLOT_WAIT: Duration = Duration::from_millis(100);
 
 type Key = (TenantId, EndpointId);
+/// What this process holds of each endpoint's shared limits.
+type Held = Arc<Mutex<HashMap<Key, Local>>>;
 
 /// What this process holds of one endpoint's limits.
 #[derive(Debug, Default)]
@@ -72,7 +74,7 @@ impl Local {
 pub struct Throttle {
     store: Arc<dyn PermitStore>,
     holder: String,
-    local: Arc<Mutex<HashMap<Key, Local>>>,
+    local: Held,
     /// The default per-process cap of endpoints that set no `max_in_flight`: a fair (FIFO)
     /// semaphore each, so jobs waiting for a slot are served in turn, none starved.
     own: Mutex<HashMap<Key, Arc<Semaphore>>>,
@@ -90,7 +92,7 @@ impl std::fmt::Debug for Throttle {
 #[derive(Debug)]
 pub(crate) struct Permit {
     /// A slot of the endpoint's shared limits: counted in `local`.
-    shared: Option<(Arc<Mutex<HashMap<Key, Local>>>, Key)>,
+    shared: Option<(Held, Key)>,
     /// A slot of the process's own default cap.
     _own: Option<OwnedSemaphorePermit>,
 }
