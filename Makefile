@@ -52,7 +52,7 @@ lint-template: venv ## cfn-lint template.yaml and sam validate --lint
 
 unit: venv ## cargo test: unit, in-memory and moto-backed integration tests
 	@mkdir -p target
-	$(CARGO) test --workspace 2>&1 | tee target/test.log
+	$(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
 # Part of `unit` too (cli/tests/openapi.rs, cli/tests/contract.rs); this shows Schemathesis's report.

@@ -100,7 +100,8 @@ async fn viewer_stays(profile: &str) {
     let client = reqwest::Client::new();
     let task = "stays";
     let n = 12;
-    // Events keep coming for about 2.5 s: the viewer crosses several 1 s segments.
+    // Events keep coming for about 6.5 s, far longer than fanout takes under either profile
+    // (even on a loaded machine): the viewer crosses several 1 s segments.
     let producer = {
         let (client, url) = (client.clone(), dev.url.clone());
         let key = key.to_owned();
@@ -112,7 +113,7 @@ async fn viewer_stays(profile: &str) {
                     _ => "tool_call.started",
                 };
                 ingest(&client, &url, &key, &[event(task, i, ty)]).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(Duration::from_millis(600)).await;
             }
         })
     };
