@@ -143,7 +143,10 @@ pub async fn sqs_to_deliver(
                 timeout: Some(settings.deliver_timeout),
             },
         );
-        let deps = deliver.clone();
+        // Each poller is one concurrent invocation, so one process of its own as on Lambda:
+        // the per-process in-flight default applies to each, not to all of them together.
+        let mut deps = deliver.clone();
+        deps.throttle = Arc::new(deliver.throttle.another_process());
         let meter = meter.clone();
         let mut stop = stop.clone();
         pollers.spawn(async move {

@@ -128,6 +128,13 @@ impl Throttle {
         }
     }
 
+    /// Another process's view of the same shared limits: a new lease holder holding nothing,
+    /// as each concurrent invocation of a deployment is (`burstline dev` runs its invocations
+    /// in one process).
+    pub fn another_process(&self) -> Self {
+        Self::new(self.store.clone())
+    }
+
     /// A permit for one request to `endpoint`, waiting at most [`MAX_WAIT`].
     pub(crate) async fn acquire(
         &self,
