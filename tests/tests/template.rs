@@ -778,7 +778,7 @@ fn fanout_reads_through_an_enhanced_fan_out_consumer_when_asked() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(allowed, ["standard", "efo"]);
-    assert_eq!(p["Default"].as_str(), Some("standard"));
+    assert_eq!(p["Default"].as_str(), Some("efo"));
     let (eq, args) = intrinsic(&t["Conditions"]["UseFanoutConsumer"]).unwrap();
     assert_eq!(eq, "Equals");
     assert_eq!(args[1].as_str(), Some("efo"));

@@ -4,6 +4,7 @@
 
 use super::meter::DevMeter;
 use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
 use burstline::log::ShardReader;
 use burstline::mapping::kinesis::{KinesisDriver, KinesisMapping};
 use burstline::mapping::sqs::{SqsDriver, SqsMapping};
@@ -75,19 +76,8 @@ pub async fn kinesis_to_fanout(
         },
     );
     let handler = |event: KinesisEvent| {
-        let deps = fanout.clone();
-        let meter = meter.clone();
-        // Which records this invocation commits, for the fanout lag once it is done.
-        let seqs: Vec<String> = event
-            .records
-            .iter()
-            .map(|r| r.kinesis.sequence_number.clone())
-            .collect();
-        async move {
-            let response = meter.invoke("fanout", fanout::handle(&deps, event)).await;
-            meter.handled(&seqs);
-            Ok(response)
-        }
+        let (deps, meter) = (fanout.clone(), meter.clone());
+        async move { Ok(invoke_fanout(&deps, &meter, event).await) }
     };
     let mut reported = 0;
     loop {
@@ -117,6 +107,23 @@ pub async fn kinesis_to_fanout(
         Ok(stats) => info!(records = stats.records, "Kinesis mapping drained"),
         Err(e) => warn!(error = %e, "Kinesis mapping could not drain"),
     }
+}
+
+/// One fanout invocation, metered: its AWS calls and duration booked to fanout, and the lag of
+/// the records it committed noted once it is done.
+pub async fn invoke_fanout(
+    deps: &Fanout,
+    meter: &DevMeter,
+    event: KinesisEvent,
+) -> KinesisEventResponse {
+    let seqs: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| r.kinesis.sequence_number.clone())
+        .collect();
+    let response = meter.invoke("fanout", fanout::handle(deps, event)).await;
+    meter.handled(&seqs);
+    response
 }
 
 /// Runs SQS → deliver with `sqs_concurrency` pollers until `stop` turns true; then each

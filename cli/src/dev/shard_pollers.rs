@@ -8,7 +8,7 @@
 //! - efo: records pushed to the shard's consumer a modeled ~70 ms after they were put; no
 //!   `GetRecords` (the subscription is watched locally every [`EFO_WATCH`]), batching window 0.
 
-use super::mappings::MappingSettings;
+use super::mappings::{MappingSettings, invoke_fanout};
 use super::meter::DevMeter;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use burstline::log::ShardReader;
@@ -128,19 +128,8 @@ impl ShardPoller {
         let fanout = self.fanout.clone();
         let meter = self.meter.clone();
         let handler = move |event: KinesisEvent| {
-            let deps = fanout.clone();
-            let meter = meter.clone();
-            // Which records this invocation commits, for the fanout lag once it is done.
-            let seqs: Vec<String> = event
-                .records
-                .iter()
-                .map(|r| r.kinesis.sequence_number.clone())
-                .collect();
-            async move {
-                let response = meter.invoke("fanout", fanout::handle(&deps, event)).await;
-                meter.handled(&seqs);
-                Ok(response)
-            }
+            let (deps, meter) = (fanout.clone(), meter.clone());
+            async move { Ok(invoke_fanout(&deps, &meter, event).await) }
         };
         match self.driver.poll_shard(&self.shard, &handler).await {
             Ok(stats) => Some(stats.invocations),
