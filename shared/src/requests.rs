@@ -98,28 +98,23 @@ impl RequestCounter {
 
     /// Records one request of `operation` that consumed `units`.
     pub fn record_billed(&self, operation: &'static str, units: &[(Unit, u64)]) {
-        if let Ok(mut map) = self.0.lock() {
-            let op = map
-                .entry(current_function())
-                .or_default()
-                .entry(operation)
-                .or_default();
-            op.requests += 1;
-            for (unit, n) in units {
-                *op.units.entry(*unit).or_default() += n;
-            }
-        }
+        self.add(operation, 1, units);
     }
 
     /// Adds `units` to `operation` without counting a request: for units known only once the
     /// answer is in (what a read found), the request having been recorded when it was sent.
     pub fn record_units(&self, operation: &'static str, units: &[(Unit, u64)]) {
+        self.add(operation, 0, units);
+    }
+
+    fn add(&self, operation: &'static str, requests: u64, units: &[(Unit, u64)]) {
         if let Ok(mut map) = self.0.lock() {
             let op = map
                 .entry(current_function())
                 .or_default()
                 .entry(operation)
                 .or_default();
+            op.requests += requests;
             for (unit, n) in units {
                 *op.units.entry(*unit).or_default() += n;
             }
