@@ -11,17 +11,20 @@
 //! tokens lapse with their window (a lease errs on the side of sending less).
 //!
 //! An endpoint that sets **no** limit costs no shared state at all: no rate limit, and each
-//! deliver process sends it at most [`DEFAULT_MAX_IN_FLIGHT`] requests at once — the fair-share
-//! rule, kept locally, so one slow endpoint holds at most a quarter of any invocation's job
-//! slots.
+//! deliver invocation sends it at most its [`fair_share`] of the invocation's job slots at
+//! once, kept locally: all of them when it is the only endpoint with jobs in the batch, an
+//! equal part (never below [`DEFAULT_MAX_IN_FLIGHT`]) when others have jobs too. So an
+//! endpoint alone uses every slot, and one that hangs holds at most its part while other
+//! endpoints' jobs are waiting beside it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Requests in flight per deliver process when the endpoint sets no `max_in_flight`: a quarter
-/// of one invocation's 32 job slots, so an endpoint that hangs until the timeout holds at most
-/// that many of each invocation's slots.
+/// The smallest [`fair_share`] of an endpoint that sets no `max_in_flight`: a quarter of one
+/// invocation's 32 job slots, so however many endpoints share a batch, each keeps requests
+/// going, and with four or more an endpoint that hangs until the timeout holds at most this
+/// many of the invocation's slots.
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 8;
 /// Highest `rate_limit` accepted.
 pub const MAX_RATE_LIMIT: u32 = 10_000;
@@ -31,10 +34,22 @@ pub const MAX_IN_FLIGHT: u32 = 32;
 /// 10 s webhook timeout) plus settling, so a holder that dies frees them by itself.
 pub const LEASE: Duration = Duration::from_secs(30);
 
+/// Requests in flight in one invocation for an endpoint that sets no `max_in_flight`, when
+/// `endpoints` endpoints have jobs in the invocation's batch: an equal part of its `slots` job
+/// slots, but never below [`DEFAULT_MAX_IN_FLIGHT`] (nor above `slots`). Work-conserving: an
+/// endpoint alone in a batch may use every slot, because no one else's job waits for them.
+pub fn fair_share(slots: u32, endpoints: usize) -> u32 {
+    let endpoints = u32::try_from(endpoints.max(1)).unwrap_or(u32::MAX);
+    (slots / endpoints)
+        .max(DEFAULT_MAX_IN_FLIGHT)
+        .min(slots.max(1))
+}
+
 /// How an endpoint's concurrent requests are bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InFlight {
-    /// None set: at most this many per deliver process, kept locally (no shared state).
+    /// None set: at most this many per deliver invocation, kept locally (no shared state);
+    /// [`Limits::of`] gives the least share, the invocation its [`fair_share`].
     PerProcess(u32),
     /// Set by the endpoint: at most this many across all invocations (shared leases).
     Shared(u32),
@@ -192,6 +207,22 @@ mod tests {
 
     fn at(ms: i64) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(1_700_000_000_000 + ms).unwrap()
+    }
+
+    #[test]
+    fn an_endpoint_alone_gets_every_slot_and_shares_them_with_others_down_to_the_least() {
+        assert_eq!(fair_share(32, 1), 32);
+        assert_eq!(fair_share(32, 0), 32, "no endpoint counted: as if alone");
+        assert_eq!(fair_share(32, 2), 16);
+        assert_eq!(fair_share(32, 3), 10);
+        assert_eq!(fair_share(32, 4), 8);
+        assert_eq!(
+            fair_share(32, 9),
+            DEFAULT_MAX_IN_FLIGHT,
+            "never below the least share"
+        );
+        assert_eq!(fair_share(4, 3), 4, "never above the invocation's slots");
+        assert_eq!(fair_share(0, 1), 1, "a request can always start");
     }
 
     #[test]

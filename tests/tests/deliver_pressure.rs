@@ -427,7 +427,7 @@ impl PermitStore for CountingPermits {
 }
 
 /// Limits cost: an endpoint that sets no limit is sent to without any shared-state request
-/// (and at most 8 at once by one invocation); one that sets limits pays a read and a write per
+/// (at most one invocation's 32 job slots at once); one that sets limits pays a read and a write per
 /// lease, far fewer than one per POST.
 #[tokio::test(start_paused = true)]
 async fn limits_cost_nothing_unless_set_and_far_less_than_a_write_per_post() {
@@ -451,8 +451,8 @@ async fn limits_cost_nothing_unless_set_and_far_less_than_a_write_per_post() {
     in_order(&rx.delivered(), TASKS, PER_TASK);
     let widest = rx.posts().iter().map(|p| p.in_flight).max().unwrap_or(0);
     assert!(
-        (2..=8).contains(&widest),
-        "one invocation sends an unlimited endpoint at most 8 at once: {widest}"
+        (2..=32).contains(&widest),
+        "one invocation sends an unlimited endpoint at most its 32 job slots at once: {widest}"
     );
     let requests = |c: &CountingPermits| {
         (
@@ -482,26 +482,38 @@ async fn limits_cost_nothing_unless_set_and_far_less_than_a_write_per_post() {
     );
 }
 
-/// An endpoint without limits gets one invocation's jobs beyond its 8 default slots in turn:
-/// 32 jobs of a healthy (20 ms) endpoint all go out without any job handed back to the queue
-/// (a starved job used to be deferred after 100 ms while others took every freed slot).
+/// Endpoints without limits share an invocation's 32 job slots: two endpoints of one tenant,
+/// each with 64 tasks' jobs in every batch, get 16 slots each, and the jobs beyond them wait
+/// in turn: all go out without any job handed back to the queue (a starved job used to be
+/// deferred after 100 ms while others took every freed slot). Alone, an endpoint gets all 32.
 #[tokio::test(start_paused = true)]
-async fn jobs_beyond_the_default_slots_wait_in_turn_not_deferred() {
+async fn endpoints_share_the_slots_and_jobs_beyond_their_share_wait_in_turn() {
     const TASKS: usize = 64;
     const PER_TASK: usize = 10;
     let stack = Stack::memory_on_tokio_time();
-    let (key, _ep) = tenant(&stack, "acme").await;
+    let (key, ep_a) = tenant(&stack, "acme").await;
+    let ep_b = endpoint("acme", "https://acme-two.example.com/in", &["*"]);
+    stack.endpoints.create_endpoint(&ep_b).await.unwrap();
     ingest(&stack, &key, "turn", TASKS, PER_TASK).await;
     let sends_before = stack
         .requests
         .snapshot()
         .get("sqs:SendMessageBatch")
         .copied();
-    let rx = FakeEndpoint::on_clock(stack.clock.clone(), |_, _| Answer::Slow(20));
-    let done = || rx.delivered().values().map(Vec::len).sum::<usize>() >= TASKS * PER_TASK;
-    let one = stack.deliver(rx.clone(), Policy::default());
+    let a = FakeEndpoint::on_clock(stack.clock.clone(), |_, _| Answer::Slow(20));
+    let b = FakeEndpoint::on_clock(stack.clock.clone(), |_, _| Answer::Slow(20));
+    let router = Arc::new(Router {
+        routes: vec![
+            (ep_a.url.clone(), a.clone() as Arc<dyn WebhookSender>),
+            (ep_b.url.clone(), b.clone() as Arc<dyn WebhookSender>),
+        ],
+    });
+    let total = |rx: &FakeEndpoint| rx.delivered().values().map(Vec::len).sum::<usize>();
+    let done = || total(&a) + total(&b) >= 2 * TASKS * PER_TASK;
+    let one = stack.deliver(router, Policy::default());
     deliver_until(&stack, &one, Duration::from_secs(600), done).await;
-    in_order(&rx.delivered(), TASKS, PER_TASK);
+    in_order(&a.delivered(), TASKS, PER_TASK);
+    in_order(&b.delivered(), TASKS, PER_TASK);
     let sends_after = stack
         .requests
         .snapshot()
@@ -511,8 +523,25 @@ async fn jobs_beyond_the_default_slots_wait_in_turn_not_deferred() {
         sends_after, sends_before,
         "no job was handed back to the queue"
     );
-    let widest = rx.posts().iter().map(|p| p.in_flight).max().unwrap_or(0);
-    assert_eq!(widest, 8, "the default slots are used, and no more");
+    let widest = |rx: &FakeEndpoint| rx.posts().iter().map(|p| p.in_flight).max().unwrap_or(0);
+    assert_eq!(
+        (widest(&a), widest(&b)),
+        (16, 16),
+        "each endpoint uses its share of the 32 slots, and no more"
+    );
+
+    // Alone in its batches, an endpoint uses every slot.
+    stack
+        .endpoints
+        .delete_endpoint(&ep_b.tenant_id, &ep_b.id)
+        .await
+        .unwrap();
+    ingest(&stack, &key, "alone", TASKS, PER_TASK).await;
+    let c = FakeEndpoint::on_clock(stack.clock.clone(), |_, _| Answer::Slow(20));
+    let done = || total(&c) >= TASKS * PER_TASK;
+    let only_a = stack.deliver(c.clone(), Policy::default());
+    deliver_until(&stack, &only_a, Duration::from_secs(600), done).await;
+    assert_eq!(widest(&c), 32, "alone: every slot");
 }
 
 /// Noisy neighbour: tenant A's endpoint never answers (each POST times out after 10 s) with

@@ -2,14 +2,17 @@
 //! job at a time in chain order (so a task's later job never waits on a cursor that an earlier
 //! job of the same batch is about to move), groups concurrently, until the invocation's
 //! deadline (a job starting after the cutoff is handed back untouched); follow-ups settled per
-//! message.
+//! message. Each endpoint that sets no `max_in_flight` gets its [`fair_share`] of the job
+//! slots, from the number of endpoints with jobs in the batch.
 
 use crate::deadline::Cutoff;
 use crate::followup::Aftermath;
 use crate::handler::Deliver;
 use crate::ordered::run_in_turn;
+use burstline::endpoint_limits::fair_share;
+use burstline::ids::{EndpointId, TenantId};
 use burstline::job::DeliveryJob;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::warn;
@@ -32,6 +35,10 @@ pub(crate) async fn run(
         ids.push(id);
         tagged.extend(jobs.into_iter().map(|j| (i, j)));
     }
+    let slots = u32::try_from(deps.policy.concurrency).unwrap_or(u32::MAX);
+    let mut deps = deps.clone();
+    deps.throttle = Arc::new(deps.throttle.for_batch(shares(&tagged, slots)));
+    let deps = &deps;
     let mut set = tokio::task::JoinSet::new();
     for group in groups(tagged) {
         let deps = deps.clone();
@@ -86,6 +93,17 @@ pub(crate) async fn run(
 
 /// Groups jobs by endpoint × task, in order of first appearance; within a group, chained jobs
 /// in chain order (by `after`, then `upto`), jobs outside the order last.
+/// Each endpoint's in-flight cap in this batch, when it sets no `max_in_flight` of its own:
+/// its [`fair_share`] of the `slots`, shared with every other endpoint that has jobs here.
+fn shares(jobs: &[Tagged], slots: u32) -> HashMap<(TenantId, EndpointId), u32> {
+    let endpoints: HashSet<(TenantId, EndpointId)> = jobs
+        .iter()
+        .map(|(_, j)| (j.tenant_id.clone(), j.endpoint_id.clone()))
+        .collect();
+    let share = fair_share(slots, endpoints.len());
+    endpoints.into_iter().map(|k| (k, share)).collect()
+}
+
 fn groups(jobs: Vec<Tagged>) -> Vec<Vec<Tagged>> {
     let mut index: HashMap<(String, String, String), usize> = HashMap::new();
     let mut out: Vec<Vec<Tagged>> = Vec::new();
@@ -148,6 +166,26 @@ mod tests {
         .unwrap();
         j.chain = chain.map(|(a, u)| Chain::new(Seq(a), Seq(u), 0));
         j
+    }
+
+    #[test]
+    fn endpoints_share_the_slots_of_the_batch_they_have_jobs_in() {
+        let alone = vec![(0, job("t1", "ep_a", None)), (1, job("t2", "ep_a", None))];
+        let shares_of = |jobs: &[Tagged]| {
+            let mut v: Vec<(String, u32)> = shares(jobs, 32)
+                .into_iter()
+                .map(|((_, ep), n)| (ep.to_string(), n))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(shares_of(&alone), [("ep_a".to_owned(), 32)]);
+        let mut two = alone.clone();
+        two.push((2, job("t1", "ep_b", None)));
+        assert_eq!(
+            shares_of(&two),
+            [("ep_a".to_owned(), 16), ("ep_b".to_owned(), 16)]
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Per-endpoint limits, acted on: before each request a job takes a permit — one of the
 //! requests its process leased for the current second (when the endpoint sets a `rate_limit`)
 //! and an in-flight slot: one of its leased slots when the endpoint sets `max_in_flight`, one
-//! of the process's own [`DEFAULT_MAX_IN_FLIGHT`] otherwise. Leases come from the endpoint's
+//! of the invocation's own otherwise: the endpoint's [`fair_share`] of the batch's job slots
+//! ([`Throttle::for_batch`]). Leases come from the endpoint's
 //! shared permits item ([`burstline::permits`]) with one conditional write each; an endpoint
 //! that sets no limit never touches it. The decisions are [`burstline::endpoint_limits`]'s.
 //!
@@ -14,7 +15,7 @@ use burstline::clock::Clock;
 use burstline::cursor::new_holder;
 use burstline::endpoint::Endpoint;
 #[cfg(doc)]
-use burstline::endpoint_limits::DEFAULT_MAX_IN_FLIGHT;
+use burstline::endpoint_limits::{DEFAULT_MAX_IN_FLIGHT, fair_share};
 use burstline::endpoint_limits::{InFlight, Limits, grant, token_chunk};
 use burstline::ids::{EndpointId, TenantId};
 use burstline::permits::PermitStore;
@@ -75,8 +76,11 @@ pub struct Throttle {
     store: Arc<dyn PermitStore>,
     holder: String,
     local: Held,
-    /// The default per-process cap of endpoints that set no `max_in_flight`: a fair (FIFO)
-    /// semaphore each, so jobs waiting for a slot are served in turn, none starved.
+    /// The in-flight cap of each endpoint that sets no `max_in_flight`, in this batch (its
+    /// fair share); [`DEFAULT_MAX_IN_FLIGHT`] for any endpoint not named.
+    shares: HashMap<Key, u32>,
+    /// Those caps, kept: a fair (FIFO) semaphore each, so jobs waiting for a slot are served
+    /// in turn, none starved.
     own: Mutex<HashMap<Key, Arc<Semaphore>>>,
 }
 
@@ -124,6 +128,20 @@ impl Throttle {
             store,
             holder: new_holder(),
             local: Arc::default(),
+            shares: HashMap::new(),
+            own: Mutex::default(),
+        }
+    }
+
+    /// This process's throttle for one batch: the same leases, and each endpoint that sets no
+    /// `max_in_flight` capped at `shares` (its [`fair_share`] of the batch's job slots; the
+    /// least share for any endpoint not named).
+    pub fn for_batch(&self, shares: HashMap<(TenantId, EndpointId), u32>) -> Self {
+        Self {
+            store: self.store.clone(),
+            holder: self.holder.clone(),
+            local: self.local.clone(),
+            shares,
             own: Mutex::default(),
         }
     }
@@ -141,8 +159,12 @@ impl Throttle {
         endpoint: &Endpoint,
         clock: &dyn Clock,
     ) -> Result<Throttled, Error> {
-        let limits = Limits::of(endpoint.rate_limit, endpoint.max_in_flight);
         let key = (endpoint.tenant_id.clone(), endpoint.id.clone());
+        let mut limits = Limits::of(endpoint.rate_limit, endpoint.max_in_flight);
+        if let InFlight::PerProcess(least) = limits.in_flight {
+            limits.in_flight =
+                InFlight::PerProcess(self.shares.get(&key).copied().unwrap_or(least));
+        }
         let started = Instant::now();
         let defer = |now: DateTime<Utc>| {
             debug!(endpoint_id = %endpoint.id, "over the endpoint's limits: deferring");
@@ -155,13 +177,22 @@ impl Throttle {
         {
             // Only this process's own requests hold the endpoint's slots: wait in turn for one
             // to end, or make way for other endpoints' jobs.
-            let own = self.own_slots(&key, cap);
-            return match tokio::time::timeout(SLOT_WAIT, own.acquire_owned()).await {
-                Ok(Ok(slot)) => Ok(Throttled::Go(Permit {
+            let own = self.own_slots(key, cap);
+            // A free slot is taken without arming a timer (the common case, once per POST);
+            // while jobs wait, freed slots go to them first, so this never jumps the queue.
+            let slot = match own.clone().try_acquire_owned() {
+                Ok(slot) => Ok(slot),
+                Err(_) => match tokio::time::timeout(SLOT_WAIT, own.acquire_owned()).await {
+                    Ok(Ok(slot)) => Ok(slot),
+                    _ => Err(()),
+                },
+            };
+            return match slot {
+                Ok(slot) => Ok(Throttled::Go(Permit {
                     shared: None,
                     _own: Some(slot),
                 })),
-                _ => defer(clock.now()),
+                Err(()) => defer(clock.now()),
             };
         }
         loop {
@@ -254,12 +285,12 @@ impl Throttle {
     }
 
     /// The process's own slots for an endpoint without a `max_in_flight`.
-    fn own_slots(&self, key: &Key, cap: u32) -> Arc<Semaphore> {
+    fn own_slots(&self, key: Key, cap: u32) -> Arc<Semaphore> {
         let mut own = self
             .own
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        own.entry(key.clone())
+        own.entry(key)
             .or_insert_with(|| Arc::new(Semaphore::new(cap as usize)))
             .clone()
     }

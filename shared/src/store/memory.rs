@@ -25,31 +25,45 @@ use std::sync::{Arc, Mutex};
 /// How long items live when no retention is given: the template's `RetentionDays` default.
 const DEFAULT_RETENTION_DAYS: i64 = 7;
 
-/// Which item an `expires_at` belongs to, as in the DynamoDB table.
+/// Which item an `expires_at` belongs to, as in the DynamoDB table (events keep theirs in
+/// [`StoredEvent`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum ItemKey {
     Head(TaskKey),
-    Event(TaskKey, Seq),
     Marker(TenantId, EventId),
+}
+
+/// An event item: the envelope, its size as DynamoDB bills it (worked out once, when written:
+/// every read is metered, and sizing an item is far dearer than reading it from memory) and
+/// its `expires_at` (unix seconds).
+#[derive(Debug)]
+struct StoredEvent {
+    envelope: Envelope,
+    bytes: usize,
+    expires_at: i64,
+}
+
+impl StoredEvent {
+    fn live(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        !is_expired(self.expires_at, now)
+    }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     heads: HashMap<TaskKey, TaskHead>,
-    events: HashMap<TaskKey, BTreeMap<Seq, Envelope>>,
+    events: HashMap<TaskKey, BTreeMap<Seq, StoredEvent>>,
     markers: HashMap<(TenantId, EventId), (TaskId, Seq)>,
-    /// Every item's `expires_at` (unix seconds), set when it is written.
+    /// Every head's and marker's `expires_at` (unix seconds), set when it is written.
     expires: HashMap<ItemKey, i64>,
 }
 
 impl Inner {
-    /// Records when a committed chunk's head, events and id markers expire.
+    /// Records when a committed chunk's head and id markers expire.
     fn stamp(&mut self, chunk: &CommitChunk, expires_at: i64) {
         self.expires
             .insert(ItemKey::Head(chunk.key.clone()), expires_at);
         for e in &chunk.events {
-            self.expires
-                .insert(ItemKey::Event(chunk.key.clone(), e.seq), expires_at);
             self.expires.insert(
                 ItemKey::Marker(e.tenant_id.clone(), e.id.clone()),
                 expires_at,
@@ -179,11 +193,16 @@ impl EventStore for MemoryStore {
                     (e.tenant_id.clone(), e.id.clone()),
                     (e.task_id.clone(), e.seq),
                 );
+                let stored = StoredEvent {
+                    envelope: e.clone(),
+                    bytes: event_bytes(e),
+                    expires_at,
+                };
                 inner
                     .events
                     .entry(c.key.clone())
                     .or_default()
-                    .insert(e.seq, e.clone());
+                    .insert(e.seq, stored);
             }
             inner.stamp(c, expires_at);
         }
@@ -209,7 +228,7 @@ impl EventStore for MemoryStore {
         let bytes = inner.events.get(key).map_or(0, |evs| {
             evs.range(after.next()..)
                 .take(limit)
-                .map(|(_, e)| event_bytes(e))
+                .map(|(_, e)| e.bytes)
                 .sum()
         });
         self.requests
@@ -219,9 +238,9 @@ impl EventStore for MemoryStore {
             .get(key)
             .map(|evs| {
                 evs.range(after.next()..)
-                    .filter(|(seq, _)| !inner.expired(&ItemKey::Event(key.clone(), **seq), now))
+                    .filter(|(_, e)| e.live(now))
                     .take(limit)
-                    .map(|(_, e)| e.clone())
+                    .map(|(_, e)| e.envelope.clone())
                     .collect()
             })
             .unwrap_or_default())
@@ -238,7 +257,7 @@ impl EventStore for MemoryStore {
             let sizes: Vec<usize> = chunk
                 .iter()
                 .filter_map(|seq| inner.events.get(key).and_then(|evs| evs.get(seq)))
-                .map(event_bytes)
+                .map(|e| e.bytes)
                 .collect();
             let missing = chunk.len() - sizes.len();
             self.requests.record_billed(
@@ -251,8 +270,9 @@ impl EventStore for MemoryStore {
         };
         let mut events: Vec<Envelope> = seqs
             .iter()
-            .filter(|seq| !inner.expired(&ItemKey::Event(key.clone(), **seq), now))
-            .filter_map(|seq| stored.get(seq).cloned())
+            .filter_map(|seq| stored.get(seq))
+            .filter(|e| e.live(now))
+            .map(|e| e.envelope.clone())
             .collect();
         events.sort_by_key(|e| e.seq);
         events.dedup_by_key(|e| e.seq);
@@ -269,7 +289,7 @@ impl EventStore for MemoryStore {
                 let key = TaskKey::new(tenant.clone(), task.clone());
                 inner.events.get(&key).and_then(|evs| evs.get(seq))
             })
-            .map_or(0, marker_bytes);
+            .map_or(0, |e| marker_bytes(&e.envelope));
         self.requests
             .record_billed("dynamodb:GetItem", &[read_units(bytes)]);
         if inner.expired(&ItemKey::Marker(tenant.clone(), id.clone()), now) {
