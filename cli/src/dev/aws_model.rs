@@ -46,10 +46,15 @@ impl AwsModel {
     /// The banner's line. `in_memory`: the stream is the model's (its shard count); on an
     /// AWS endpoint it has the shards it was created with.
     pub fn describe(&self, in_memory: bool) -> String {
+        let t = self.model.table();
         let shards = if in_memory {
-            format!("{} shards", self.model.table().shards)
+            format!("{} shards", t.shards)
         } else {
             "the endpoint's shards".to_owned()
+        };
+        let shards = match t.parallelization_factor {
+            1 => shards,
+            n => format!("{shards} × parallelization factor {n}"),
         };
         format!(
             "{} consumer, {shards}, latency table {}",

@@ -73,6 +73,7 @@ pub async fn kinesis_to_fanout(
             bisect_on_error: true,
             retry_delay: Duration::from_millis(100),
             batching_window: Duration::ZERO,
+            parallelization_factor: 1,
         },
     );
     let handler = |event: KinesisEvent| {

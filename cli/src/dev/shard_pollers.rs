@@ -1,5 +1,6 @@
 //! The Kinesis → fanout mapping as Lambda runs it, for `--aws-model`: every shard polled
-//! independently with one batch in flight per shard.
+//! independently with one batch in flight per shard, or per lane of the shard with the
+//! table's `parallelization_factor` above 1 (records of one task always share a lane).
 //!
 //! - standard: a `GetRecords` per shard (modeled latency); when it finds nothing the shard
 //!   waits `idle_poll` (~1 s) before the next; when it finds records the batch fills for the
@@ -50,9 +51,6 @@ pub async fn kinesis_to_fanout(
             }
         }
     };
-    if model.table().parallelization_factor > 1 {
-        warn!("the model runs one batch per shard; parallelization_factor > 1 is not modeled");
-    }
     let mut pollers = JoinSet::new();
     for shard in shards {
         let reader: Arc<dyn ShardReader> = match consumer {
@@ -69,6 +67,7 @@ pub async fn kinesis_to_fanout(
                 bisect_on_error: true,
                 retry_delay: Duration::from_millis(100),
                 batching_window: settings.batching_window,
+                parallelization_factor: model.table().parallelization_factor,
             },
         );
         let poller = ShardPoller {

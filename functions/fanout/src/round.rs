@@ -199,10 +199,11 @@ async fn enqueue_changed(
 }
 
 /// Transactions of unrelated tasks in flight at once. Each is one `TransactWriteItems` of up
-/// to 100 items; at AWS latencies (tens of ms each) committing a 500-record batch one
-/// transaction after another takes about half a second, eight at a time a fraction of it,
-/// without a burst of requests large enough to be throttled.
-pub const MAX_CONCURRENT_COMMITS: usize = 8;
+/// to 100 items, on its own task's partition; at AWS latencies (tens of ms each) a 500-record
+/// batch of a burst spans a hundred or more tasks, so committing them one after another takes
+/// over a second, 32 at a time a small part of that (modeled: BENCHMARKS.md). 32 requests in
+/// flight is well within one function's HTTP connection pool.
+pub const MAX_CONCURRENT_COMMITS: usize = 32;
 
 /// What the store answered for one transaction of a lane.
 enum Answer {

@@ -8,7 +8,12 @@
 //! - a function error (or crash) retries the batch; with `bisect_on_error` the batch is split
 //!   in two and each half retried separately;
 //! - after `max_retries` retries a batch goes to the on-failure destination (kept in
-//!   [`KinesisDriver::failed`]) and the shard moves on.
+//!   [`KinesisDriver::failed`]) and the shard moves on;
+//! - `ParallelizationFactor`: what one poll of a shard read is split by partition key into
+//!   that many lanes ([`lanes`]), each run in order in batches of up to `batch_size`, the lanes
+//!   concurrently; a partition key always maps to the same lane, so its records stay in order.
+//!   The next poll waits for every lane (Lambda's lanes run on independently, so this errs on
+//!   the slow side).
 
 use super::invoke;
 use crate::error::Result;
@@ -38,6 +43,8 @@ pub struct KinesisMapping {
     /// that finds fewer than `batch_size` records waits this long and reads again before
     /// invoking. Zero (the default): invoke with what the first read found.
     pub batching_window: Duration,
+    /// `ParallelizationFactor`: concurrent batches per shard (1 to 10).
+    pub parallelization_factor: usize,
 }
 
 impl Default for KinesisMapping {
@@ -49,6 +56,7 @@ impl Default for KinesisMapping {
             bisect_on_error: true,
             retry_delay: Duration::ZERO,
             batching_window: Duration::ZERO,
+            parallelization_factor: 1,
         }
     }
 }
@@ -114,7 +122,8 @@ impl<R: ShardReader> KinesisDriver<R> {
     }
 
     /// Polls one shard once (waiting out the batching window when the batch is not full) and
-    /// processes what it read: one batch in flight on the shard, as Lambda runs it.
+    /// processes what it read: one batch in flight per lane of the shard (one lane unless
+    /// `parallelization_factor` is above 1), as Lambda runs it.
     pub async fn poll_shard<F, Fut>(&mut self, shard: &str, handler: &F) -> Result<DriveStats>
     where
         F: Fn(KinesisEvent) -> Fut,
@@ -122,16 +131,51 @@ impl<R: ShardReader> KinesisDriver<R> {
     {
         let mut stats = DriveStats::default();
         let after = self.checkpoints.get(shard).cloned();
-        let limit = self.mapping.batch_size;
+        let factor = self.mapping.parallelization_factor.max(1);
+        let limit = self.mapping.batch_size * factor;
         let mut records = self.reader.read(shard, after.as_deref(), limit).await?;
         let window = self.mapping.batching_window;
         if !records.is_empty() && records.len() < limit && !window.is_zero() {
             tokio::time::sleep(window).await;
             records = self.reader.read(shard, after.as_deref(), limit).await?;
         }
-        if !records.is_empty() {
-            self.process(shard, records, handler, &mut stats).await;
+        if factor == 1 {
+            if !records.is_empty() {
+                self.process(shard, records, handler, &mut stats).await;
+            }
+            return Ok(stats);
         }
+        let Some(last) = records.last().cloned() else {
+            return Ok(stats);
+        };
+        let mapping = &self.mapping;
+        let runs = lanes(records, factor).into_iter().map(|lane| async move {
+            let mut lane_stats = DriveStats::default();
+            let mut failed = Vec::new();
+            for batch in lane.chunks(mapping.batch_size.max(1)) {
+                let mut checkpoint = None;
+                run_batch(
+                    mapping,
+                    shard,
+                    batch.to_vec(),
+                    handler,
+                    (&mut lane_stats, &mut checkpoint, &mut failed),
+                )
+                .await;
+            }
+            (lane_stats, failed)
+        });
+        for (s, failed) in futures_util::future::join_all(runs).await {
+            stats.invocations += s.invocations;
+            stats.records += s.records;
+            stats.function_errors += s.function_errors;
+            stats.discarded += s.discarded;
+            self.failed.extend(failed);
+        }
+        // Every lane ran its records to the end (handled, or given up on): the shard moves
+        // past all that was read.
+        self.checkpoints
+            .insert(shard.to_owned(), last.sequence_number);
         Ok(stats)
     }
 
@@ -164,71 +208,107 @@ impl<R: ShardReader> KinesisDriver<R> {
         F: Fn(KinesisEvent) -> Fut,
         Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
     {
-        let mut work: VecDeque<(Vec<StoredRecord>, u32)> = VecDeque::from([(records, 0)]);
-        while let Some((batch, retries)) = work.pop_front() {
-            stats.invocations += 1;
-            let event = lambda_event(shard, &batch, &self.mapping.stream_arn);
-            let retry_from = match invoke(handler, event).await {
-                Ok(Ok(response)) => lowest_failure(&batch, &response),
-                Ok(Err(e)) | Err(e) => {
-                    stats.function_errors += 1;
-                    tracing::warn!(shard, error = %e, records = batch.len(), "fanout invocation failed");
-                    if retries < self.mapping.max_retries
-                        && self.mapping.bisect_on_error
-                        && batch.len() > 1
-                    {
-                        let mut first = batch;
-                        let second = first.split_off(first.len() / 2);
-                        work.push_front((second, retries + 1));
-                        work.push_front((first, retries + 1));
-                        tokio::time::sleep(self.mapping.retry_delay).await;
-                        continue;
-                    }
-                    Some(0)
-                }
-            };
-            let Some(from) = retry_from else {
-                self.advance_checkpoint(shard, batch.last(), stats, batch.len());
-                continue;
-            };
-            self.advance_checkpoint(
-                shard,
-                from.checked_sub(1).and_then(|i| batch.get(i)),
-                stats,
-                from,
-            );
-            let rest = batch[from..].to_vec();
-            if retries >= self.mapping.max_retries {
-                stats.discarded += rest.len() as u64;
-                self.advance_checkpoint(shard, rest.last(), stats, 0);
-                self.failed.extend(rest);
-                // Later work on this shard was split from the same batch; it is still valid.
-                continue;
-            }
-            tokio::time::sleep(self.mapping.retry_delay).await;
-            work.push_front((rest, retries + 1));
+        let mut checkpoint = self.checkpoints.get(shard).cloned();
+        run_batch(
+            &self.mapping,
+            shard,
+            records,
+            handler,
+            (stats, &mut checkpoint, &mut self.failed),
+        )
+        .await;
+        if let Some(c) = checkpoint {
+            self.checkpoints.insert(shard.to_owned(), c);
         }
     }
+}
 
-    fn advance_checkpoint(
-        &mut self,
-        shard: &str,
-        record: Option<&StoredRecord>,
-        stats: &mut DriveStats,
-        done: usize,
-    ) {
-        if let Some(r) = record {
-            let newer = self
-                .checkpoints
-                .get(shard)
-                .is_none_or(|c| compare_sequence_numbers(&r.sequence_number, c).is_gt());
-            if newer {
-                self.checkpoints
-                    .insert(shard.to_owned(), r.sequence_number.clone());
+/// Runs one batch to the end as the mapping does: retried from the lowest reported failure,
+/// bisected on function errors, given up on (into `failed`) after `max_retries`. `checkpoint`
+/// moves past every record handled or given up on.
+async fn run_batch<F, Fut>(
+    mapping: &KinesisMapping,
+    shard: &str,
+    records: Vec<StoredRecord>,
+    handler: &F,
+    (stats, checkpoint, failed): (&mut DriveStats, &mut Option<String>, &mut Vec<StoredRecord>),
+) where
+    F: Fn(KinesisEvent) -> Fut,
+    Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
+{
+    let mut work: VecDeque<(Vec<StoredRecord>, u32)> = VecDeque::from([(records, 0)]);
+    while let Some((batch, retries)) = work.pop_front() {
+        stats.invocations += 1;
+        let event = lambda_event(shard, &batch, &mapping.stream_arn);
+        let retry_from = match invoke(handler, event).await {
+            Ok(Ok(response)) => lowest_failure(&batch, &response),
+            Ok(Err(e)) | Err(e) => {
+                stats.function_errors += 1;
+                tracing::warn!(shard, error = %e, records = batch.len(), "fanout invocation failed");
+                if retries < mapping.max_retries && mapping.bisect_on_error && batch.len() > 1 {
+                    let mut first = batch;
+                    let second = first.split_off(first.len() / 2);
+                    work.push_front((second, retries + 1));
+                    work.push_front((first, retries + 1));
+                    tokio::time::sleep(mapping.retry_delay).await;
+                    continue;
+                }
+                Some(0)
             }
+        };
+        let Some(from) = retry_from else {
+            advance_checkpoint(checkpoint, batch.last(), stats, batch.len());
+            continue;
+        };
+        advance_checkpoint(
+            checkpoint,
+            from.checked_sub(1).and_then(|i| batch.get(i)),
+            stats,
+            from,
+        );
+        let rest = batch[from..].to_vec();
+        if retries >= mapping.max_retries {
+            stats.discarded += rest.len() as u64;
+            advance_checkpoint(checkpoint, rest.last(), stats, 0);
+            failed.extend(rest);
+            // Later work on this shard was split from the same batch; it is still valid.
+            continue;
         }
-        stats.records += done as u64;
+        tokio::time::sleep(mapping.retry_delay).await;
+        work.push_front((rest, retries + 1));
     }
+}
+
+fn advance_checkpoint(
+    checkpoint: &mut Option<String>,
+    record: Option<&StoredRecord>,
+    stats: &mut DriveStats,
+    done: usize,
+) {
+    if let Some(r) = record {
+        let newer = checkpoint
+            .as_deref()
+            .is_none_or(|c| compare_sequence_numbers(&r.sequence_number, c).is_gt());
+        if newer {
+            *checkpoint = Some(r.sequence_number.clone());
+        }
+    }
+    stats.records += done as u64;
+}
+
+/// Splits records into `factor` lanes by partition key, each in stream order: a key always
+/// lands in the same lane. Empty lanes are left out.
+pub fn lanes(records: Vec<StoredRecord>, factor: usize) -> Vec<Vec<StoredRecord>> {
+    let factor = factor.max(1);
+    let mut out: Vec<Vec<StoredRecord>> = (0..factor).map(|_| Vec::new()).collect();
+    for r in records {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&r.partition_key, &mut h);
+        let lane = (std::hash::Hasher::finish(&h) % factor as u64) as usize;
+        out[lane].push(r);
+    }
+    out.retain(|l| !l.is_empty());
+    out
 }
 
 /// Index of the lowest failed record, or `None` when all succeeded. An identifier that names
@@ -298,6 +378,86 @@ mod tests {
             .iter()
             .map(|r| String::from_utf8(r.kinesis.data.0.clone()).unwrap())
             .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parallelization_factor_runs_lanes_at_once_each_key_in_order() {
+        let log = MemoryLog::new(RequestCounter::default());
+        let recs: Vec<LogRecord> = (0..400)
+            .map(|i| LogRecord {
+                partition_key: format!("task-{}", i % 40),
+                data: format!("{}:{}", i % 40, i / 40).into_bytes(),
+            })
+            .collect();
+        log.put(&recs).await.unwrap();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let widest = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (calls, now, most) = (seen.clone(), running.clone(), widest.clone());
+        let handler = move |ev: KinesisEvent| {
+            let (calls, now, most) = (calls.clone(), now.clone(), most.clone());
+            async move {
+                use std::sync::atomic::Ordering::SeqCst;
+                let n = now.fetch_add(1, SeqCst) + 1;
+                most.fetch_max(n, SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                calls.lock().unwrap().extend(payloads(&ev));
+                now.fetch_sub(1, SeqCst);
+                Ok(KinesisEventResponse::default())
+            }
+        };
+        let mapping = KinesisMapping {
+            batch_size: 50,
+            parallelization_factor: 4,
+            ..KinesisMapping::default()
+        };
+        let mut driver = KinesisDriver::new(log, mapping);
+        let stats = driver.drain(&handler).await.unwrap();
+        assert_eq!(stats.records, 400);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 400, "every record once");
+        for key in 0..40 {
+            let order: Vec<String> = seen
+                .iter()
+                .filter(|p| p.starts_with(&format!("{key}:")))
+                .cloned()
+                .collect();
+            let expected: Vec<String> = (0..10).map(|n| format!("{key}:{n}")).collect();
+            assert_eq!(order, expected, "key {key} in stream order");
+        }
+        let widest = widest.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((2..=4).contains(&widest), "lanes ran at once: {widest}");
+    }
+
+    #[test]
+    fn lanes_keep_a_key_in_one_lane_in_order() {
+        let rec = |key: &str, n: u32| StoredRecord {
+            sequence_number: n.to_string(),
+            partition_key: key.into(),
+            data: Vec::new(),
+            arrival: chrono::Utc::now(),
+        };
+        let records: Vec<StoredRecord> = (0..60).map(|n| rec(&format!("k{}", n % 6), n)).collect();
+        let lanes = lanes(records, 3);
+        assert!(lanes.len() <= 3);
+        assert_eq!(lanes.iter().map(Vec::len).sum::<usize>(), 60);
+        for lane in &lanes {
+            let seqs: Vec<u32> = lane
+                .iter()
+                .map(|r| r.sequence_number.parse().unwrap())
+                .collect();
+            assert!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "stream order in a lane"
+            );
+        }
+        for key in 0..6 {
+            let holding = lanes
+                .iter()
+                .filter(|l| l.iter().any(|r| r.partition_key == format!("k{key}")))
+                .count();
+            assert_eq!(holding, 1, "k{key} in one lane");
+        }
     }
 
     #[tokio::test]
