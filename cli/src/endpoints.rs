@@ -61,7 +61,7 @@ enum EndpointsCommand {
         #[arg(long)]
         rate_limit: Option<u32>,
         /// Most requests in flight to it at once, across all deliver invocations (1-32;
-        /// default: 8 per deliver invocation).
+        /// default: a fair share of each deliver invocation's 32 job slots, 8 or more).
         #[arg(long)]
         max_in_flight: Option<u32>,
     },
@@ -92,7 +92,7 @@ enum EndpointsCommand {
         /// Requests per second (1-10000), or `default` (no rate limit).
         #[arg(long)]
         rate_limit: Option<String>,
-        /// Requests in flight at once (1-32), or `default` (8 per deliver invocation).
+        /// Requests in flight at once (1-32), or `default` (a fair share per deliver invocation).
         #[arg(long)]
         max_in_flight: Option<String>,
     },
@@ -323,13 +323,13 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
 }
 
 /// An endpoint's limits as `endpoints list` and `limit` show them; unset limits are the
-/// defaults (no rate limit; 8 in flight per deliver invocation).
+/// defaults (no rate limit; a fair share of each deliver invocation's 32 job slots, 8 or more).
 fn limits_text(ep: &Value) -> String {
     let rate = ep["rate_limit"]
         .as_u64()
         .map_or("no rate limit".to_owned(), |n| format!("{n}/s"));
     let in_flight = ep["max_in_flight"].as_u64().map_or(
-        format!("{DEFAULT_MAX_IN_FLIGHT} in flight per invocation"),
+        format!("fair share in flight per invocation (≥ {DEFAULT_MAX_IN_FLIGHT})"),
         |n| format!("{n} in flight"),
     );
     format!("{rate}, {in_flight}")

@@ -816,3 +816,20 @@ fn fanout_reads_through_an_enhanced_fan_out_consumer_when_asked() {
     assert_eq!(window[0].as_str(), Some("UseFanoutConsumer"));
     assert_eq!((window[1].as_u64(), window[2].as_u64()), (Some(0), Some(1)));
 }
+
+/// The AWS model (`shared/model/aws-latency.toml`) runs the mappings as the template deploys
+/// them: the same fanout `ParallelizationFactor` and deliver `MaximumConcurrency` defaults.
+#[test]
+fn the_aws_model_runs_the_templates_mapping_defaults() {
+    let t = template();
+    let default = |name: &str| t["Parameters"][name]["Default"].as_u64().unwrap() as usize;
+    let model = burstline::model::LatencyTable::default_table();
+    assert_eq!(
+        model.parallelization_factor,
+        default("FanoutParallelizationFactor")
+    );
+    assert_eq!(
+        model.deliver_concurrency,
+        default("DeliverMaximumConcurrency")
+    );
+}

@@ -34,7 +34,8 @@ pub struct MappingSettings {
     pub batching_window: Duration,
     /// Kinesis `MaximumRetryAttempts`.
     pub kinesis_max_retries: u32,
-    /// SQS `ScalingConfig.MaximumConcurrency`: deliver invocations in flight.
+    /// SQS `ScalingConfig.MaximumConcurrency`: deliver invocations in flight (4 in memory; the
+    /// model's `[lambda.deliver]`, the template's 10, under `--aws-model`).
     pub sqs_concurrency: usize,
     /// SQS `BatchSize`.
     pub sqs_batch_size: usize,

@@ -225,6 +225,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             (None, Some(m)) => window(m),
             (None, None) => MappingSettings::default().batching_window,
         },
+        // As deployed: the template's deliver concurrency; without the model, a few pollers
+        // keep an instant in-memory stack light.
+        sqs_concurrency: model
+            .as_ref()
+            .map_or(MappingSettings::default().sqs_concurrency, |m| {
+                m.model.table().deliver_concurrency
+            }),
         ..MappingSettings::default()
     };
     let app = server::App {

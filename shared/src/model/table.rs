@@ -9,6 +9,9 @@ use std::time::Duration;
 
 /// The table shipped with Burstline, used unless another is given.
 pub const DEFAULT_TABLE: &str = include_str!("../../model/aws-latency.toml");
+/// Deliver invocations in flight when a table does not say: the template's
+/// `DeliverMaximumConcurrency` default.
+const DEFAULT_DELIVER_CONCURRENCY: usize = 10;
 
 /// One request's latency: a lognormal with this median and 99th percentile, plus a term per
 /// item the request carries.
@@ -51,6 +54,10 @@ pub struct LatencyTable {
     pub shards: usize,
     /// `ParallelizationFactor`: batches in flight per shard.
     pub parallelization_factor: usize,
+    /// The SQS → deliver mapping's `ScalingConfig.MaximumConcurrency`: deliver invocations in
+    /// flight (section `[lambda.deliver]`, key `maximum_concurrency`; optional, default 10,
+    /// the template's `DeliverMaximumConcurrency`).
+    pub deliver_concurrency: usize,
     /// The standard consumer.
     pub standard: StandardPolling,
     /// The enhanced fan-out consumer.
@@ -167,6 +174,7 @@ impl LatencyTable {
     /// Parses a table. Errors name the line and what is wrong.
     pub fn parse(text: &str) -> Result<Self> {
         let mut all = sections(text)?;
+        let deliver_section = all.remove("lambda.deliver");
         let mut section = |name: &str| -> Result<Section> {
             let (line, keys) = all
                 .remove(name)
@@ -188,6 +196,22 @@ impl LatencyTable {
                 "shards and parallelization_factor must be ≥ 1",
             ));
         }
+        let deliver_concurrency = match deliver_section {
+            Some((line, keys)) => {
+                let mut s = Section {
+                    name: "lambda.deliver".to_owned(),
+                    line,
+                    keys,
+                };
+                let n = s.take("maximum_concurrency")?;
+                s.done()?;
+                if n < 1.0 {
+                    return Err(bad(line, "maximum_concurrency must be ≥ 1"));
+                }
+                n as usize
+            }
+            None => DEFAULT_DELIVER_CONCURRENCY,
+        };
         let mut std_ = section("kinesis.standard")?;
         let standard = StandardPolling {
             idle_poll: ms(std_.take("idle_poll_ms")?),
@@ -215,6 +239,7 @@ impl LatencyTable {
             operations,
             shards,
             parallelization_factor,
+            deliver_concurrency,
             standard,
             efo,
         })
@@ -276,6 +301,19 @@ mod tests {
         assert_eq!(t.operations["sqs:ReceiveMessage"].per_item_ms, 0.0);
         assert_eq!(t.shards, 2);
         assert_eq!(t.parallelization_factor, 1);
+        assert_eq!(
+            t.deliver_concurrency, 10,
+            "the template's default when not given"
+        );
+        let t = LatencyTable::parse(&format!(
+            "{MINIMAL}[lambda.deliver]\nmaximum_concurrency = 25\n"
+        ))
+        .unwrap();
+        assert_eq!(t.deliver_concurrency, 25);
+        assert!(
+            !t.operations.contains_key("lambda:deliver"),
+            "not an operation"
+        );
     }
 
     #[test]
