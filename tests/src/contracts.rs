@@ -426,6 +426,65 @@ pub async fn permits_are_written_only_at_the_version_read(stack: Stack) {
     );
 }
 
+/// An endpoint's circuit breaker as deliver keeps it: the pause that five failures start is
+/// stored with the endpoint and read back as written, and when two invocations find its probe
+/// due at once, exactly one wins the probe with its conditional write (the other defers). The
+/// breaker's only shared state is this item. Enforced on moto by: **DynamoDB** (the condition
+/// on the version read).
+pub async fn breaker_pause_is_stored_and_one_writer_wins_the_probe(stack: Stack) {
+    use burstline::breaker::{BreakerPolicy, Signal, after, with_probe};
+    let policy = BreakerPolicy::default();
+    let ep = crate::fixtures::endpoint("acme", "https://acme.example.com/in", &["*"]);
+    stack.endpoints.create_endpoint(&ep).await.unwrap();
+    let now = Utc::now().trunc_subsecs(3);
+    let mut tripped = ep.clone();
+    for _ in 0..policy.trip_after {
+        if let Some(b) = after(&tripped.breaker, Signal::Failed, now, &policy) {
+            tripped.breaker = b;
+        }
+    }
+    assert!(tripped.breaker.is_paused(), "five failures pause it");
+    tripped.version += 1;
+    assert!(stack.endpoints.update_endpoint(&tripped).await.unwrap());
+    let read = stack
+        .endpoints
+        .endpoint(&ep.tenant_id, &ep.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.breaker, tripped.breaker,
+        "the pause reads back as written"
+    );
+
+    // Past the pause two invocations each take the probe from the same version.
+    let due = tripped.breaker.paused_until.unwrap() + chrono::Duration::seconds(1);
+    let probe = |holder: &str| {
+        let mut next = read.clone();
+        next.breaker = with_probe(&read.breaker, holder, due, &policy);
+        next.version += 1;
+        next
+    };
+    let (a, b) = (probe("a"), probe("b"));
+    let (won_a, won_b) = futures_util::future::join(
+        stack.endpoints.update_endpoint(&a),
+        stack.endpoints.update_endpoint(&b),
+    )
+    .await;
+    let (won_a, won_b) = (won_a.unwrap(), won_b.unwrap());
+    assert!(won_a ^ won_b, "exactly one probe wins: {won_a} {won_b}");
+    let holder = stack
+        .endpoints
+        .endpoint(&ep.tenant_id, &ep.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .breaker
+        .probe
+        .map(|p| p.holder);
+    assert_eq!(holder.as_deref(), Some(if won_a { "a" } else { "b" }));
+}
+
 /// Deleting handles in any number: `DeleteMessageBatch` takes 10 per request, so 25 take
 /// three. Enforced on moto by: **the adapter** (moto accepts larger batches; both adapters
 /// chunk). A pin of the chunking: this passed before the fix too.

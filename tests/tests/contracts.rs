@@ -39,6 +39,7 @@ contracts![
     enqueue_refuses_delays_over_15_minutes,
     job_messages_are_grouped_by_tenant,
     permits_are_written_only_at_the_version_read,
+    breaker_pause_is_stored_and_one_writer_wins_the_probe,
     delete_in_batches_of_10,
     put_takes_at_most_500_records,
     put_refuses_records_over_1_mib_and_requests_over_5_mib,
