@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: help dev browser-deps test venv deploy-tools fmt fmt-check clippy unit contract lint-template bench bench-coldstart check build deploy localstack clean
+.PHONY: help dev browser-deps test venv deploy-tools fmt fmt-check clippy unit contract lint-template bench bench-model bench-coldstart check build deploy localstack clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -66,7 +66,12 @@ bench: venv ## Benchmarks (not in CI): prints a table and rewrites BENCHMARKS.md
 	$(CARGO) run --release -p burstline-tests --bin bench -- --moto
 	$(CARGO) run --release -p burstline-tests --bin bench-deliver
 	$(CARGO) run --release -p burstline-tests --bin bench_sse -- --moto
+	$(MAKE) bench-model
 	$(MAKE) bench-coldstart
+
+bench-model: ## issue #11's seed burst and agent runs against burstline dev --aws-model standard|efo (modeled), into BENCHMARKS.md
+	$(CARGO) build --release -p burstline-cli --bin burstline
+	$(CARGO) run --release -p burstline-tests --bin bench-model -- target/release/burstline
 
 bench-coldstart: ## Start → ready-for-first-invoke per function (x86_64 release binaries), zip sizes from make build
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
