@@ -17,7 +17,6 @@
 
 use super::invoke;
 use crate::error::Result;
-use crate::head::compare_sequence_numbers;
 use crate::log::{ShardReader, StoredRecord};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
@@ -74,6 +73,15 @@ pub struct DriveStats {
     pub discarded: u64,
 }
 
+impl std::ops::AddAssign for DriveStats {
+    fn add_assign(&mut self, s: Self) {
+        self.invocations += s.invocations;
+        self.records += s.records;
+        self.function_errors += s.function_errors;
+        self.discarded += s.discarded;
+    }
+}
+
 /// Drives one stream's shards into a handler.
 #[derive(Debug)]
 pub struct KinesisDriver<R> {
@@ -112,11 +120,7 @@ impl<R: ShardReader> KinesisDriver<R> {
     {
         let mut stats = DriveStats::default();
         for shard in self.reader.shards().await? {
-            let s = self.poll_shard(&shard, handler).await?;
-            stats.invocations += s.invocations;
-            stats.records += s.records;
-            stats.function_errors += s.function_errors;
-            stats.discarded += s.discarded;
+            stats += self.poll_shard(&shard, handler).await?;
         }
         Ok(stats)
     }
@@ -139,43 +143,29 @@ impl<R: ShardReader> KinesisDriver<R> {
             tokio::time::sleep(window).await;
             records = self.reader.read(shard, after.as_deref(), limit).await?;
         }
-        if factor == 1 {
-            if !records.is_empty() {
-                self.process(shard, records, handler, &mut stats).await;
-            }
-            return Ok(stats);
-        }
-        let Some(last) = records.last().cloned() else {
+        let Some(last) = records.last().map(|r| r.sequence_number.clone()) else {
             return Ok(stats);
         };
         let mapping = &self.mapping;
-        let runs = lanes(records, factor).into_iter().map(|lane| async move {
-            let mut lane_stats = DriveStats::default();
-            let mut failed = Vec::new();
-            for batch in lane.chunks(mapping.batch_size.max(1)) {
-                let mut checkpoint = None;
-                run_batch(
-                    mapping,
-                    shard,
-                    batch.to_vec(),
-                    handler,
-                    (&mut lane_stats, &mut checkpoint, &mut failed),
-                )
-                .await;
-            }
-            (lane_stats, failed)
-        });
+        let runs = lanes(records, factor)
+            .into_iter()
+            .map(|mut lane| async move {
+                let mut lane_stats = DriveStats::default();
+                let mut failed = Vec::new();
+                while !lane.is_empty() {
+                    let rest = lane.split_off(mapping.batch_size.clamp(1, lane.len()));
+                    run_batch(mapping, shard, lane, handler, &mut lane_stats, &mut failed).await;
+                    lane = rest;
+                }
+                (lane_stats, failed)
+            });
         for (s, failed) in futures_util::future::join_all(runs).await {
-            stats.invocations += s.invocations;
-            stats.records += s.records;
-            stats.function_errors += s.function_errors;
-            stats.discarded += s.discarded;
+            stats += s;
             self.failed.extend(failed);
         }
         // Every lane ran its records to the end (handled, or given up on): the shard moves
         // past all that was read.
-        self.checkpoints
-            .insert(shard.to_owned(), last.sequence_number);
+        self.checkpoints.insert(shard.to_owned(), last);
         Ok(stats)
     }
 
@@ -191,47 +181,21 @@ impl<R: ShardReader> KinesisDriver<R> {
             if s.invocations == 0 {
                 return Ok(total);
             }
-            total.invocations += s.invocations;
-            total.records += s.records;
-            total.function_errors += s.function_errors;
-            total.discarded += s.discarded;
-        }
-    }
-
-    async fn process<F, Fut>(
-        &mut self,
-        shard: &str,
-        records: Vec<StoredRecord>,
-        handler: &F,
-        stats: &mut DriveStats,
-    ) where
-        F: Fn(KinesisEvent) -> Fut,
-        Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
-    {
-        let mut checkpoint = self.checkpoints.get(shard).cloned();
-        run_batch(
-            &self.mapping,
-            shard,
-            records,
-            handler,
-            (stats, &mut checkpoint, &mut self.failed),
-        )
-        .await;
-        if let Some(c) = checkpoint {
-            self.checkpoints.insert(shard.to_owned(), c);
+            total += s;
         }
     }
 }
 
 /// Runs one batch to the end as the mapping does: retried from the lowest reported failure,
-/// bisected on function errors, given up on (into `failed`) after `max_retries`. `checkpoint`
-/// moves past every record handled or given up on.
+/// bisected on function errors, given up on (into `failed`) after `max_retries`; every record
+/// ends handled or given up on.
 async fn run_batch<F, Fut>(
     mapping: &KinesisMapping,
     shard: &str,
     records: Vec<StoredRecord>,
     handler: &F,
-    (stats, checkpoint, failed): (&mut DriveStats, &mut Option<String>, &mut Vec<StoredRecord>),
+    stats: &mut DriveStats,
+    failed: &mut Vec<StoredRecord>,
 ) where
     F: Fn(KinesisEvent) -> Fut,
     Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
@@ -257,19 +221,13 @@ async fn run_batch<F, Fut>(
             }
         };
         let Some(from) = retry_from else {
-            advance_checkpoint(checkpoint, batch.last(), stats, batch.len());
+            stats.records += batch.len() as u64;
             continue;
         };
-        advance_checkpoint(
-            checkpoint,
-            from.checked_sub(1).and_then(|i| batch.get(i)),
-            stats,
-            from,
-        );
+        stats.records += from as u64;
         let rest = batch[from..].to_vec();
         if retries >= mapping.max_retries {
             stats.discarded += rest.len() as u64;
-            advance_checkpoint(checkpoint, rest.last(), stats, 0);
             failed.extend(rest);
             // Later work on this shard was split from the same batch; it is still valid.
             continue;
@@ -277,23 +235,6 @@ async fn run_batch<F, Fut>(
         tokio::time::sleep(mapping.retry_delay).await;
         work.push_front((rest, retries + 1));
     }
-}
-
-fn advance_checkpoint(
-    checkpoint: &mut Option<String>,
-    record: Option<&StoredRecord>,
-    stats: &mut DriveStats,
-    done: usize,
-) {
-    if let Some(r) = record {
-        let newer = checkpoint
-            .as_deref()
-            .is_none_or(|c| compare_sequence_numbers(&r.sequence_number, c).is_gt());
-        if newer {
-            *checkpoint = Some(r.sequence_number.clone());
-        }
-    }
-    stats.records += done as u64;
 }
 
 /// Splits records into `factor` lanes by partition key, each in stream order: a key always
