@@ -810,15 +810,24 @@ fn fanout_reads_through_an_enhanced_fan_out_consumer_when_asked() {
         arm(2),
         Some(("GetAtt".to_owned(), "EventStream.Arn".to_owned()))
     );
-    // Records are pushed on the efo path: no batching window there; 1 s when polling.
+    // Records are pushed on the efo path: no batching window there; the parameter's when
+    // polling.
     let (tag, window) = intrinsic(&mapping["MaximumBatchingWindowInSeconds"]).unwrap();
     assert_eq!(tag, "If");
     assert_eq!(window[0].as_str(), Some("UseFanoutConsumer"));
-    assert_eq!((window[1].as_u64(), window[2].as_u64()), (Some(0), Some(1)));
+    assert_eq!(window[1].as_u64(), Some(0));
+    assert_eq!(
+        intrinsic(&window[2]).map(|(tag, a)| (tag, a.clone())),
+        Some((
+            "Ref".to_owned(),
+            Value::from("FanoutStandardBatchingWindowSeconds")
+        ))
+    );
 }
 
 /// The AWS model (`shared/model/aws-latency.toml`) runs the mappings as the template deploys
-/// them: the same fanout `ParallelizationFactor` and deliver `MaximumConcurrency` defaults.
+/// them: the same fanout `ParallelizationFactor`, standard batching window and deliver
+/// `MaximumConcurrency` defaults.
 #[test]
 fn the_aws_model_runs_the_templates_mapping_defaults() {
     let t = template();
@@ -832,4 +841,9 @@ fn the_aws_model_runs_the_templates_mapping_defaults() {
         model.deliver_concurrency,
         default("DeliverMaximumConcurrency")
     );
+    assert_eq!(
+        model.standard.batching_window.as_secs() as usize,
+        default("FanoutStandardBatchingWindowSeconds")
+    );
+    assert_eq!(model.efo.batching_window.as_secs(), 0);
 }

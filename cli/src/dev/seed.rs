@@ -5,7 +5,7 @@
 use anyhow::Context;
 use burstline::Error;
 use burstline::apikey::{ApiKey, KeyRecord, Scope};
-use burstline::endpoint::{Endpoint, EndpointState};
+use burstline::endpoint::{Batching, Endpoint, EndpointState, MAX_BATCH_EVENTS};
 use burstline::ids::TenantId;
 use burstline::signing::WebhookSecret;
 use burstline::tenant::Tenant;
@@ -14,6 +14,16 @@ use chrono::Utc;
 
 /// The description that marks the inspector's endpoint, so a restart finds it again.
 pub const INSPECTOR_DESCRIPTION: &str = "burstline dev: built-in webhook inspector";
+
+/// How the inspector's endpoint receives events when it is created: batches of up to 100 of
+/// a task's events per POST, sent at once. The inspector shows every event either way; one
+/// POST per event would make the dev stack deliver every event twice over (once to the
+/// inspector, once to the user's own endpoint), and those 44,000 extra signed POSTs in a
+/// `simulate` seed burst competed on a small machine with the path being measured.
+pub const INSPECTOR_BATCHING: Batching = Batching {
+    max_events: MAX_BATCH_EVENTS,
+    max_wait_ms: 0,
+};
 
 /// What was seeded.
 #[derive(Debug, Clone)]
@@ -83,6 +93,8 @@ pub async fn seed(
                 now,
             );
             ep.description = INSPECTOR_DESCRIPTION.to_owned();
+            // Only at creation: a batching setting changed over the API is kept on restart.
+            ep.batching = Some(INSPECTOR_BATCHING);
             endpoints
                 .create_endpoint(&ep)
                 .await
@@ -114,6 +126,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(first.endpoint.id, again.endpoint.id);
+        assert_eq!(first.endpoint.batching, Some(INSPECTOR_BATCHING));
         assert_eq!(again.endpoint.url, "http://127.0.0.1:2/hook");
         assert_eq!(store.endpoints(&tenant).await.unwrap().len(), 1);
         // Both keys work: a restart doesn't lock out scripts holding the first.

@@ -28,6 +28,7 @@ use plan::{Post, Shape, agent_task, event_count};
 use stats::{Latency, StreamStats, Summary, WebhookStats};
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use watch::{StreamLog, StreamTarget};
@@ -257,7 +258,16 @@ async fn probe(
             at: Duration::ZERO,
             events: vec![event],
         }];
-        producer::run_task(client, &target.url, &target.api_key, &task, posts, |_| {}).await?;
+        producer::run_task(
+            client,
+            &target.url,
+            &target.api_key,
+            &task,
+            posts,
+            |_| {},
+            || {},
+        )
+        .await?;
         let until = Instant::now() + Duration::from_secs(1);
         while Instant::now() < until {
             if log.lock().is_ok_and(|l| l.arrivals.contains_key(&id)) {
@@ -301,6 +311,7 @@ async fn simulate(
     // Send: tasks start as slots free up; watchers start with their task.
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency as usize));
     let mut running = tokio::task::JoinSet::new();
+    let resent = Arc::new(AtomicUsize::new(0));
     let mut watchers = Vec::new();
     let mut logs: Vec<(String, Arc<Mutex<StreamLog>>)> = Vec::new();
     let meter_start = cost::read(client, &target.url, None).await;
@@ -317,11 +328,16 @@ async fn simulate(
             )));
         }
         let (client, target, bar) = (client.clone(), target.clone(), bar.clone());
+        let resent = Arc::clone(&resent);
         running.spawn(async move {
             let _slot = slot;
             let on = |k: usize| bar.inc(k as u64);
+            let again = || {
+                resent.fetch_add(1, Ordering::Relaxed);
+            };
             let result =
-                producer::run_task(&client, &target.url, &target.api_key, &id, posts, on).await;
+                producer::run_task(&client, &target.url, &target.api_key, &id, posts, on, again)
+                    .await;
             (id, result)
         });
     }
@@ -397,6 +413,7 @@ async fn simulate(
         failed_tasks,
         events_planned: planned,
         events_accepted: commits.len(),
+        resent_posts: resent.load(Ordering::Relaxed),
         send_time: send_end.saturating_duration_since(send_start),
         streams,
         webhooks,

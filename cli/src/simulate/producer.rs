@@ -7,10 +7,17 @@ use anyhow::bail;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// Attempts per POST before the task gives up (transport errors, 408/429/5xx, 503 leftovers).
+/// Attempts per POST before the task gives up on transport errors.
 const ATTEMPTS: u32 = 6;
-/// First pause between attempts; doubles each time (a `Retry-After` overrides it).
+/// How long a POST keeps being resent while ingest answers that it is busy (a retryable
+/// refusal: 408, 429, 5xx, or a 503 that took part of it), as a producer should when the
+/// stream is at its write limit: the events are not bad, only early.
+const BUSY_FOR: Duration = Duration::from_secs(120);
+/// First pause between attempts; doubles each time up to [`MAX_BACKOFF`] (a `Retry-After`
+/// overrides it).
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Longest pause between attempts without a `Retry-After`.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One event ingest accepted.
 #[derive(Debug, Clone)]
@@ -27,9 +34,12 @@ pub struct Accepted {
 /// commit instant, in acceptance order. `on_accepted(n)` is called as each answer arrives,
 /// with the number of events it accepted (for progress bars).
 ///
-/// Retries transport failures, 408, 429 and 5xx with the same ids (idempotent); a 503 partial
-/// acceptance resends only the rejected events. Any other answer (400–499) fails the task with
-/// the server's error.
+/// Retries transport failures ([`ATTEMPTS`] times), and 408, 429 and 5xx for up to
+/// [`BUSY_FOR`], with the same ids (idempotent); a 503 partial acceptance resends only the
+/// rejected events. Each pause is the `Retry-After` (or the doubling backoff) stretched by up
+/// to half again, spread by task, so a thousand throttled producers do not all come back in
+/// the same millisecond. `on_resend()` is called for every POST sent again after a retryable
+/// refusal. Any other answer (400–499) fails the task with the server's error.
 pub async fn run_task(
     client: &reqwest::Client,
     url: &str,
@@ -37,6 +47,7 @@ pub async fn run_task(
     task_id: &str,
     posts: Vec<Post>,
     on_accepted: impl Fn(usize),
+    on_resend: impl Fn(),
 ) -> anyhow::Result<Vec<Accepted>> {
     let start = tokio::time::Instant::now();
     let mut accepted = Vec::with_capacity(posts.iter().map(|p| p.events.len()).sum());
@@ -50,6 +61,7 @@ pub async fn run_task(
             .collect();
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
+        let first_sent = Instant::now();
         loop {
             let body = body_of(pending.iter().map(String::as_str));
             let wait = match post_events(client, url, api_key, body).await {
@@ -77,28 +89,49 @@ pub async fn run_task(
                     if pending.is_empty() {
                         break;
                     }
+                    busy(first_sent, task_id, pending.len())?;
+                    on_resend();
                     p.error.retry_after.unwrap_or(backoff)
                 }
-                Ok(Outcome::Refused(e)) if e.is_retryable() => e.retry_after.unwrap_or(backoff),
+                Ok(Outcome::Refused(e)) if e.is_retryable() => {
+                    busy(first_sent, task_id, pending.len())?;
+                    on_resend();
+                    e.retry_after.unwrap_or(backoff)
+                }
                 Ok(Outcome::Refused(e)) => bail!("task {task_id}: {e}"),
                 Err(e) if attempt < ATTEMPTS => {
                     tracing::warn!(task_id, error = %e, "POST failed; retrying");
+                    attempt += 1;
                     backoff
                 }
-                Err(e) => bail!("task {task_id}: {e}"),
+                Err(e) => bail!("task {task_id}: {e} (after {ATTEMPTS} attempts)"),
             };
-            if attempt >= ATTEMPTS {
-                bail!(
-                    "task {task_id}: {} event(s) still not accepted after {ATTEMPTS} attempts",
-                    pending.len()
-                );
-            }
-            attempt += 1;
-            tokio::time::sleep(wait).await;
-            backoff *= 2;
+            tokio::time::sleep(spread(wait, task_id, backoff)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
     Ok(accepted)
+}
+
+/// Fails the task once ingest has been busy for [`BUSY_FOR`] since the POST was first sent.
+fn busy(first_sent: Instant, task_id: &str, pending: usize) -> anyhow::Result<()> {
+    if first_sent.elapsed() >= BUSY_FOR {
+        bail!(
+            "task {task_id}: {pending} event(s) still not accepted after {}s of retryable refusals",
+            BUSY_FOR.as_secs()
+        );
+    }
+    Ok(())
+}
+
+/// `wait` stretched by 0–50 %, the fraction taken from the task id and the current backoff
+/// (so each task, and each of its retries, lands at its own point of the window).
+fn spread(wait: Duration, task_id: &str, backoff: Duration) -> Duration {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    (task_id, backoff).hash(&mut h);
+    let fraction = (h.finish() % 1000) as f64 / 2000.0;
+    wait.mul_f64(1.0 + fraction)
 }
 
 fn keep_indices<T>(items: Vec<T>, keep: impl Fn(&usize) -> bool) -> Vec<T> {

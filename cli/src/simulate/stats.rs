@@ -102,6 +102,9 @@ pub struct Summary {
     pub events_planned: usize,
     /// Events ingest accepted.
     pub events_accepted: usize,
+    /// POSTs sent again because ingest answered that it was busy (503, 429: the stream at its
+    /// write limit).
+    pub resent_posts: usize,
     /// From the first POST to the last 202.
     pub send_time: Duration,
     /// SSE side.
@@ -222,6 +225,7 @@ impl Summary {
             "failed_tasks": self.failed_tasks,
             "events_planned": self.events_planned,
             "events_accepted": self.events_accepted,
+            "resent_posts": self.resent_posts,
             "send_seconds": self.send_time.as_secs_f64(),
             "accepted_per_second": (self.rate() * 10.0).round() / 10.0,
             "streams": {
@@ -265,10 +269,15 @@ impl Summary {
             p if p.is_empty() => "OK: nothing lost, duplicated or out of order".to_owned(),
             p => format!("FAILED: {}", p.join(", ")),
         };
+        // Only when it happened: the stream at its write limit (or ingest overloaded).
+        let resent = match self.resent_posts {
+            0 => String::new(),
+            n => format!("resent             {n} POST(s) after ingest answered busy (503/429)\n"),
+        };
         format!(
             "tasks              {} ({} failed)\n\
              events accepted    {} / {} in {:.1} s ({:.0} events/s)\n\
-             streamed           {} / {} events of {} watched task(s)\n\
+             {resent}streamed           {} / {} events of {} watched task(s)\n\
              commit → SSE       {}\n\
              {webhooks}\n\
              store              {} task(s) checked, {} lost, {} extra\n\
@@ -344,6 +353,7 @@ mod tests {
             failed_tasks: vec![],
             events_planned: 10,
             events_accepted: 10,
+            resent_posts: 0,
             send_time: Duration::from_secs(2),
             streams: StreamStats {
                 tasks: 1,
@@ -373,6 +383,20 @@ mod tests {
         assert_eq!(ok.rate(), 5.0);
         assert_eq!(ok.json()["ok"], true);
         assert!(ok.text().contains("OK: nothing lost"));
+        assert!(
+            !ok.text().contains("resent"),
+            "no line when nothing was resent"
+        );
+        let mut throttled = clean();
+        throttled.resent_posts = 3;
+        assert!(throttled.text().contains(
+            "(5 events/s)\nresent             3 POST(s) after ingest answered busy (503/429)\nstreamed"
+        ));
+        assert_eq!(throttled.json()["resent_posts"], 3);
+        assert!(
+            throttled.problems().is_empty(),
+            "resending is not a failure"
+        );
         let mut bad = clean();
         bad.streams.received = 4;
         bad.streams.duplicates = 1;

@@ -2,11 +2,15 @@
 //! number in flight (as the adapters' `buffer_unordered` runs them). Seeded, so a run repeats
 //! the same sequence of draws; the sleep uses `tokio::time`, so paused-clock tests see it.
 
+use super::shard_writes::ShardBuckets;
 use super::table::{Distribution, LatencyTable};
+use crate::log::LogRecord;
+use crate::log::memory::shard_for;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// z of the 99th percentile of the standard normal.
 const Z99: f64 = 2.326_347_874;
@@ -51,20 +55,37 @@ impl Rng {
     }
 }
 
-/// The model every `Modeled` port shares: the table and one seeded generator. Cloning shares
-/// both.
+/// The model every `Modeled` port shares: the table, one seeded generator and the stream's
+/// per-shard write buckets. Cloning shares all three.
 #[derive(Debug, Clone)]
 pub struct LatencyModel {
     table: Arc<LatencyTable>,
     rng: Arc<Mutex<Rng>>,
+    writes: Arc<Mutex<ShardBuckets>>,
 }
 
 impl LatencyModel {
     /// A model drawing from `table`, seeded with `seed`.
     pub fn new(table: LatencyTable, seed: u64) -> Self {
+        let writes = ShardBuckets::new(table.shard_writes, table.shards, Instant::now());
         Self {
             table: Arc::new(table),
             rng: Arc::new(Mutex::new(Rng(seed))),
+            writes: Arc::new(Mutex::new(writes)),
+        }
+    }
+
+    /// Which of `records`, put now, their shards take ([`ShardBuckets`]): the rest Kinesis
+    /// rejects with [`super::shard_writes::THROTTLED`].
+    pub fn admit_writes(&self, records: &[LogRecord]) -> Vec<bool> {
+        let now = Instant::now();
+        let shards = self.table.shards;
+        match self.writes.lock() {
+            Ok(mut buckets) => records
+                .iter()
+                .map(|r| buckets.admit(shard_for(&r.partition_key, shards), r.size(), now))
+                .collect(),
+            Err(_) => vec![true; records.len()],
         }
     }
 

@@ -4,15 +4,18 @@
 //! - [`table`]: the latency table (`shared/model/aws-latency.toml`), one user-editable file of
 //!   per-operation medians and p99s with their sources, and the Kinesis consumer figures;
 //! - [`latency`]: seeded lognormal draws from it, requests in turn or `n` in flight;
+//! - [`shard_writes`]: Kinesis's per-shard write limit (1,000 records and 1 MiB a second),
+//!   which a modeled `PutRecords` enforces record by record, as Kinesis does;
 //! - [`Modeled`]: a wrapper around any port that sleeps for the requests its AWS adapter would
 //!   make for that call (same chunking, same concurrency), then delegates. The real adapters
 //!   are untouched: the model is only ever a layer around them.
 //!
-//! What is not modeled: throttling and capacity, retries of unprocessed items, cold starts,
+//! What is not modeled: throttling and capacity other than the stream's write limit, retries of unprocessed items, cold starts,
 //! Lambda's own invoke overhead, and the network between a client and a Function URL.
 
 pub mod latency;
 pub mod polling;
+pub mod shard_writes;
 pub mod table;
 
 mod deliveries;

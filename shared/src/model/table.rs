@@ -3,6 +3,7 @@
 //! dependency; anything outside that subset, an unknown key or a missing figure is refused
 //! with the line it is on, so a typo in an edited table never passes silently.
 
+use super::shard_writes::ShardWriteLimit;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -54,6 +55,9 @@ pub struct LatencyTable {
     pub shards: usize,
     /// `ParallelizationFactor`: batches in flight per shard.
     pub parallelization_factor: usize,
+    /// What each shard takes a second (keys `write_records_per_second`,
+    /// `write_bytes_per_second`; optional, Kinesis's 1,000 records and 1 MiB by default).
+    pub shard_writes: ShardWriteLimit,
     /// The SQS → deliver mapping's `ScalingConfig.MaximumConcurrency`: deliver invocations in
     /// flight (section `[lambda.deliver]`, key `maximum_concurrency`; optional, default 10,
     /// the template's `DeliverMaximumConcurrency`).
@@ -188,12 +192,25 @@ impl LatencyTable {
         let mut stream = section("kinesis.stream")?;
         let shards = stream.take("shards")? as usize;
         let parallelization_factor = stream.take_or("parallelization_factor", 1.0) as usize;
+        let kinesis_limit = ShardWriteLimit::default();
+        let shard_writes = ShardWriteLimit {
+            records_per_second: stream
+                .take_or("write_records_per_second", kinesis_limit.records_per_second),
+            bytes_per_second: stream
+                .take_or("write_bytes_per_second", kinesis_limit.bytes_per_second),
+        };
         let stream_line = stream.line;
         stream.done()?;
         if shards == 0 || parallelization_factor == 0 {
             return Err(bad(
                 stream_line,
                 "shards and parallelization_factor must be ≥ 1",
+            ));
+        }
+        if shard_writes.records_per_second < 1.0 || shard_writes.bytes_per_second < 1024.0 {
+            return Err(bad(
+                stream_line,
+                "write_records_per_second must be ≥ 1 and write_bytes_per_second ≥ 1024",
             ));
         }
         let deliver_concurrency = match deliver_section {
@@ -239,6 +256,7 @@ impl LatencyTable {
             operations,
             shards,
             parallelization_factor,
+            shard_writes,
             deliver_concurrency,
             standard,
             efo,

@@ -4,8 +4,7 @@
 //! items the DynamoDB adapter would write) is refused here too.
 
 use super::dynamodb::{
-    batch_read_units, commit_shape, commit_write_units, event_bytes, head_bytes, marker_bytes,
-    read_units,
+    batch_read_units, commit_shape, commit_write_units, head_bytes, marker_bytes, read_units,
 };
 use super::limits::transaction_refusal;
 
@@ -164,6 +163,18 @@ impl EventStore for MemoryStore {
             });
         }
         let expires_at = self.expires_at();
+        // The shape is, per chunk, its head then an (event, marker) pair per event: each
+        // event's size is already there, so it is not built a second time under the lock.
+        let mut sizes = Vec::with_capacity(shape.len() / 2);
+        let mut at = 0;
+        for c in chunks {
+            at += 1;
+            for _ in &c.events {
+                sizes.push(shape.get(at).map_or(0, |a| a.bytes));
+                at += 2;
+            }
+        }
+        let mut sizes = sizes.into_iter();
         let mut inner = self.lock()?;
         let mut duplicates = Vec::new();
         let mut moved_heads = Vec::new();
@@ -195,7 +206,7 @@ impl EventStore for MemoryStore {
                 );
                 let stored = StoredEvent {
                     envelope: e.clone(),
-                    bytes: event_bytes(e),
+                    bytes: sizes.next().unwrap_or(0),
                     expires_at,
                 };
                 inner
@@ -338,5 +349,24 @@ mod tests {
         );
         // Each alone is fine.
         store.commit(&txs[0][..1]).await.unwrap();
+    }
+
+    /// Sizes taken from the transaction's shape land on the right events: each is what
+    /// DynamoDB counts for that event's item, across several chunks in one commit.
+    #[tokio::test]
+    async fn each_stored_event_is_sized_as_its_own_item() {
+        let store = MemoryStore::default();
+        let mut txs = pack_transactions(vec![plan("a", "step-1"), plan("bb", "step-2")]);
+        assert_eq!(txs.len(), 1);
+        txs[0][0].events[0].data = serde_json::json!({"pad": "x".repeat(3000)});
+        assert_eq!(txs[0].len(), 2, "two chunks in one transaction");
+        store.commit(&txs[0]).await.unwrap();
+        let inner = store.lock().unwrap();
+        for c in &txs[0] {
+            for e in &c.events {
+                let stored = &inner.events[&c.key][&e.seq];
+                assert_eq!(stored.bytes, crate::store::dynamodb::event_bytes(e));
+            }
+        }
     }
 }
