@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::info;
 
-/// Pause after the first head read that found nothing.
-pub const FIRST_PAUSE: Duration = Duration::from_millis(50);
+/// Shortest pause between head reads: at most 10 reads a second, the stream's read cap.
+pub const MIN_PAUSE: Duration = Duration::from_millis(100);
 /// Longest pause between head reads.
 pub const MAX_PAUSE: Duration = Duration::from_secs(1);
 
@@ -34,15 +34,17 @@ pub enum Found {
     Absent,
 }
 
-/// The pause before the next head read, after `reads` reads that found nothing and `waited`
-/// since the first: doubling from [`FIRST_PAUSE`] to [`MAX_PAUSE`], cut to end exactly at
-/// `limit` so the last read happens at the deadline; `None` once the wait is over. About 15
-/// reads over the default 10 s. Pure.
-pub fn next_pause(reads: u32, waited: Duration, limit: Duration) -> Option<Duration> {
+/// The pause before the next head read, `waited` after the first: an eighth of the time
+/// waited, within [`MIN_PAUSE`, `MAX_PAUSE`], cut to end exactly at `limit` so the last read
+/// happens at the deadline; `None` once the wait is over. A task that is about to appear (a
+/// client opened the stream as it started the task) is read every 100 ms for its first 800 ms
+/// and every 200 ms at 1.6 s, so its first events reach the viewer within a read of their
+/// commit, whichever consumer fanout runs: a doubling backoff (50 ms, 100, 200, 400, 800 ms)
+/// left a first commit at 400 ms unseen until 750 ms, and one at 800 ms until 1.55 s. About
+/// 29 reads over the default 10 s. Pure.
+pub fn next_pause(waited: Duration, limit: Duration) -> Option<Duration> {
     let left = limit.checked_sub(waited).filter(|d| !d.is_zero())?;
-    let doublings = reads.saturating_sub(1).min(16);
-    let backoff = FIRST_PAUSE.saturating_mul(1 << doublings).min(MAX_PAUSE);
-    Some(backoff.min(left))
+    Some((waited / 8).clamp(MIN_PAUSE, MAX_PAUSE).min(left))
 }
 
 /// Reads `key`'s head, waiting up to `limit` for it to appear. A failed read ends the wait
@@ -66,7 +68,7 @@ pub async fn find_head(
             }
             None => {}
         }
-        let Some(pause) = next_pause(reads, start.elapsed(), limit) else {
+        let Some(pause) = next_pause(start.elapsed(), limit) else {
             return Ok(Found::Absent);
         };
         tokio::time::sleep(pause).await;
@@ -78,28 +80,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pauses_double_to_a_second_and_end_at_the_limit() {
+    fn pauses_grow_with_the_wait_from_100_ms_to_a_second_and_end_at_the_limit() {
         let limit = Duration::from_secs(10);
-        let (mut waited, mut reads, mut pauses) = (Duration::ZERO, 1, Vec::new());
-        while let Some(p) = next_pause(reads, waited, limit) {
-            pauses.push(p.as_millis());
+        let (mut waited, mut reads, mut at) = (Duration::ZERO, 1, vec![Duration::ZERO]);
+        while let Some(p) = next_pause(waited, limit) {
             waited += p;
             reads += 1;
+            at.push(waited);
         }
-        assert_eq!(&pauses[..6], &[50, 100, 200, 400, 800, 1000]);
+        let pauses: Vec<u128> = at.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+        assert_eq!(&pauses[..8], &[100; 8], "every 100 ms at first");
+        assert!(pauses.iter().all(|&p| (100..=1000).contains(&p)), "{pauses:?}");
+        assert_eq!(pauses.iter().rev().nth(1), Some(&1000), "a second apart by the end");
         assert_eq!(waited, limit, "the last read is at the deadline");
-        assert!(reads <= 16, "{reads} reads");
+        assert!(reads <= 32, "{reads} reads");
+        for w in at.windows(11) {
+            assert!(w[10] - w[0] >= Duration::from_secs(1), "at most 10 reads a second");
+        }
     }
 
     #[test]
     fn no_wait_configured_means_one_read() {
-        assert_eq!(next_pause(1, Duration::ZERO, Duration::ZERO), None);
+        assert_eq!(next_pause(Duration::ZERO, Duration::ZERO), None);
         assert_eq!(
-            next_pause(1, Duration::from_secs(11), Duration::from_secs(10)),
+            next_pause(Duration::from_secs(11), Duration::from_secs(10)),
             None
         );
         assert_eq!(
-            next_pause(40, Duration::ZERO, Duration::from_secs(10)),
+            next_pause(Duration::from_secs(9), Duration::from_secs(60)),
             Some(MAX_PAUSE)
         );
     }
