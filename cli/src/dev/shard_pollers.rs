@@ -1,6 +1,7 @@
-//! The Kinesis → fanout mapping as Lambda runs it, for `--aws-model`: every shard polled
-//! independently with one batch in flight per shard, or per lane of the shard with the
-//! table's `parallelization_factor` above 1 (records of one task always share a lane).
+//! The Kinesis → fanout mapping as Lambda runs it, for `--aws-model`: every shard read
+//! independently, its records handed to the table's `parallelization_factor` lanes by
+//! partition key (records of one task always share a lane), each lane with one batch in flight
+//! and running on its own, so a slow batch holds back only its own lane.
 //!
 //! - standard: a `GetRecords` per shard (modeled latency); when it finds nothing the shard
 //!   waits `idle_poll` (~1 s) before the next; when it finds records the batch fills for the
@@ -12,14 +13,14 @@
 use super::mappings::{MappingSettings, invoke_fanout};
 use super::meter::DevMeter;
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use burstline::log::ShardReader;
-use burstline::mapping::kinesis::{KinesisDriver, KinesisMapping};
+use burstline::log::{ShardReader, StoredRecord};
+use burstline::mapping::kinesis::{DriveStats, KinesisDriver, KinesisMapping, lane_of, run_batch};
 use burstline::model::polling::next_read_in;
 use burstline::model::{Consumer, LatencyModel, Modeled};
 use fanout::Fanout;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -94,13 +95,35 @@ struct ShardPoller {
 }
 
 impl ShardPoller {
+    /// Reads the shard at the consumer's pace and hands each record to its lane; each lane
+    /// runs its own batches one after another, as Lambda's do, so a slow batch holds back
+    /// only its own lane's keys. Reading stops while the lanes hold `batch_size × lanes`
+    /// records not yet handled.
     async fn run(mut self, consumer: Consumer, mut stop: watch::Receiver<bool>) {
         let standard = self.model.table().standard;
+        let mapping = self.driver.mapping().clone();
+        let factor = mapping.parallelization_factor.max(1);
+        let room = Arc::new(Semaphore::new(mapping.batch_size.max(1) * factor));
+        let mut lanes = JoinSet::new();
+        let senders: Vec<mpsc::UnboundedSender<StoredRecord>> = (0..factor)
+            .map(|_| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let lane = Lane {
+                    shard: self.shard.clone(),
+                    mapping: mapping.clone(),
+                    fanout: self.fanout.clone(),
+                    meter: self.meter.clone(),
+                    room: Arc::clone(&room),
+                };
+                lanes.spawn(lane.run(rx));
+                tx
+            })
+            .collect();
         while !*stop.borrow() {
             let pause = match consumer {
                 Consumer::Standard => {
                     let started = Instant::now();
-                    match self.poll().await {
+                    match self.read(&senders, &room).await {
                         Some(found) => next_read_in(found > 0, started.elapsed(), &standard),
                         None => ERROR_BACKOFF,
                     }
@@ -108,7 +131,9 @@ impl ShardPoller {
                 Consumer::Efo => match self.push_delay().await {
                     Some(delay) => {
                         tokio::time::sleep(delay).await;
-                        self.poll().await.map_or(ERROR_BACKOFF, |_| Duration::ZERO)
+                        self.read(&senders, &room)
+                            .await
+                            .map_or(ERROR_BACKOFF, |_| Duration::ZERO)
                     }
                     None => EFO_WATCH,
                 },
@@ -118,34 +143,103 @@ impl ShardPoller {
                 _ = stop.wait_for(|s| *s) => {}
             }
         }
-        // Stopping: hand fanout everything still in the shard.
-        while self.poll().await.is_some_and(|records| records > 0) {}
+        // Stopping: hand fanout everything still in the shard, then let the lanes finish.
+        while self
+            .read(&senders, &room)
+            .await
+            .is_some_and(|records| records > 0)
+        {}
+        drop(senders);
+        while lanes.join_next().await.is_some() {}
     }
 
-    /// One poll of the shard: records handled, or `None` when the read failed.
-    async fn poll(&mut self) -> Option<u64> {
-        let fanout = self.fanout.clone();
-        let meter = self.meter.clone();
-        let handler = move |event: KinesisEvent| {
-            let (deps, meter) = (fanout.clone(), meter.clone());
-            async move { Ok(invoke_fanout(&deps, &meter, event).await) }
-        };
-        match self.driver.poll_shard(&self.shard, &handler).await {
-            Ok(stats) => Some(stats.invocations),
+    /// One read of the shard, as much as the lanes have room for, each record handed to its
+    /// lane: records read, or `None` when the read failed.
+    async fn read(
+        &mut self,
+        lanes: &[mpsc::UnboundedSender<StoredRecord>],
+        room: &Semaphore,
+    ) -> Option<usize> {
+        if room.available_permits() == 0 {
+            // Lambda reads only so far ahead of its batches: wait for a lane to finish one.
+            drop(room.acquire().await.ok()?);
+        }
+        let free = room.available_permits();
+        let records = match self.driver.read_ahead(&self.shard, free).await {
+            Ok(records) => records,
             Err(e) => {
                 warn!(shard = %self.shard, error = %e, "Kinesis poll failed");
-                None
+                return None;
             }
+        };
+        let n = records.len();
+        // Only this reader takes room, so what it just saw free is still there.
+        room.acquire_many(u32::try_from(n).ok()?).await.ok()?.forget();
+        for r in records {
+            let lane = lane_of(&r.partition_key, lanes.len());
+            // A lane ends only once every sender is dropped, after the last read.
+            let _ = lanes[lane].send(r);
         }
+        Some(n)
     }
 
-    /// EFO: when the next record past the checkpoint is pushed to the consumer, from now;
-    /// `None` while there is none.
+    /// EFO: when the next record past the read position is pushed to the consumer, from
+    /// now; `None` while there is none.
     async fn push_delay(&self) -> Option<Duration> {
         let after = self.driver.checkpoint(&self.shard);
         let arrival = self.raw.next_arrival(&self.shard, after).await.ok()??;
         let push = self.model.draw(&self.model.table().efo.push, 0);
         let since_put = (chrono::Utc::now() - arrival).to_std().unwrap_or_default();
         Some(push.saturating_sub(since_put))
+    }
+}
+
+/// One lane of a shard: a batch in flight at a time, of up to `batch_size` of the records
+/// waiting in the lane, in order.
+struct Lane {
+    shard: String,
+    mapping: KinesisMapping,
+    fanout: Fanout,
+    meter: DevMeter,
+    room: Arc<Semaphore>,
+}
+
+impl Lane {
+    async fn run(self, mut records: mpsc::UnboundedReceiver<StoredRecord>) {
+        let (fanout, meter) = (self.fanout.clone(), self.meter.clone());
+        let handler = move |event: KinesisEvent| {
+            let (deps, meter) = (fanout.clone(), meter.clone());
+            async move { Ok(invoke_fanout(&deps, &meter, event).await) }
+        };
+        let mut stats = DriveStats::default();
+        let mut failed = Vec::new();
+        while let Some(first) = records.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < self.mapping.batch_size {
+                match records.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            let n = batch.len();
+            run_batch(
+                &self.mapping,
+                &self.shard,
+                batch,
+                &handler,
+                &mut stats,
+                &mut failed,
+            )
+            .await;
+            self.room.add_permits(n);
+            if !failed.is_empty() {
+                warn!(
+                    shard = %self.shard,
+                    records = failed.len(),
+                    "records given up on after the mapping's retries"
+                );
+                failed.clear();
+            }
+        }
     }
 }

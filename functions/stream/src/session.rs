@@ -183,6 +183,7 @@ impl Session {
                 continue;
             }
             reads.record(now);
+            let read_at = now;
             let page = match self
                 .deps
                 .store
@@ -259,7 +260,9 @@ impl Session {
                 Some(_) => s.poll.min,
                 None => s.poll.interval(now - t.last_event),
             };
-            if let Err(ending) = self.wait(tx, &mut t, now + interval).await {
+            // Reads are spaced from their starts, as the cap counts them: the read's own time
+            // (a Query is ~6 ms on AWS) and sending the frames are not added to every wait.
+            if let Err(ending) = self.wait(tx, &mut t, read_at + interval).await {
                 return ending;
             }
         }

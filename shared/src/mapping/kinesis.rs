@@ -12,8 +12,9 @@
 //! - `ParallelizationFactor`: what one poll of a shard read is split by partition key into
 //!   that many lanes ([`lanes`]), each run in order in batches of up to `batch_size`, the lanes
 //!   concurrently; a partition key always maps to the same lane, so its records stay in order.
-//!   The next poll waits for every lane (Lambda's lanes run on independently, so this errs on
-//!   the slow side).
+//!   [`KinesisDriver::poll_shard`]'s next poll waits for every lane, which errs on the slow
+//!   side; `burstline dev --aws-model` runs each lane on its own, as Lambda does, from
+//!   [`KinesisDriver::read_ahead`], [`lane_of`] and [`run_batch`].
 
 use super::invoke;
 use crate::error::Result;
@@ -169,6 +170,31 @@ impl<R: ShardReader> KinesisDriver<R> {
         Ok(stats)
     }
 
+    /// Reads up to `limit` records of `shard` past its checkpoint (waiting out the batching
+    /// window when fewer came, as [`Self::poll_shard`] does) and moves the checkpoint past
+    /// them, without running them: for a poller that hands records to lanes running on their
+    /// own ([`lane_of`], [`run_batch`]), as Lambda's lanes do. The checkpoint is then where
+    /// reading goes on, not what has been handled.
+    pub async fn read_ahead(&mut self, shard: &str, limit: usize) -> Result<Vec<StoredRecord>> {
+        let after = self.checkpoints.get(shard).cloned();
+        let mut records = self.reader.read(shard, after.as_deref(), limit).await?;
+        let window = self.mapping.batching_window;
+        if !records.is_empty() && records.len() < limit && !window.is_zero() {
+            tokio::time::sleep(window).await;
+            records = self.reader.read(shard, after.as_deref(), limit).await?;
+        }
+        if let Some(last) = records.last() {
+            self.checkpoints
+                .insert(shard.to_owned(), last.sequence_number.clone());
+        }
+        Ok(records)
+    }
+
+    /// The mapping's settings.
+    pub fn mapping(&self) -> &KinesisMapping {
+        &self.mapping
+    }
+
     /// Polls until a poll reads nothing: everything in the stream has been handled.
     pub async fn drain<F, Fut>(&mut self, handler: &F) -> Result<DriveStats>
     where
@@ -189,7 +215,7 @@ impl<R: ShardReader> KinesisDriver<R> {
 /// Runs one batch to the end as the mapping does: retried from the lowest reported failure,
 /// bisected on function errors, given up on (into `failed`) after `max_retries`; every record
 /// ends handled or given up on.
-async fn run_batch<F, Fut>(
+pub async fn run_batch<F, Fut>(
     mapping: &KinesisMapping,
     shard: &str,
     records: Vec<StoredRecord>,
@@ -243,13 +269,18 @@ pub fn lanes(records: Vec<StoredRecord>, factor: usize) -> Vec<Vec<StoredRecord>
     let factor = factor.max(1);
     let mut out: Vec<Vec<StoredRecord>> = (0..factor).map(|_| Vec::new()).collect();
     for r in records {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&r.partition_key, &mut h);
-        let lane = (std::hash::Hasher::finish(&h) % factor as u64) as usize;
+        let lane = lane_of(&r.partition_key, factor);
         out[lane].push(r);
     }
     out.retain(|l| !l.is_empty());
     out
+}
+
+/// The lane (`0..factor`) of records with `partition_key`: always the same one.
+pub fn lane_of(partition_key: &str, factor: usize) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(partition_key, &mut h);
+    (std::hash::Hasher::finish(&h) % factor.max(1) as u64) as usize
 }
 
 /// Index of the lowest failed record, or `None` when all succeeded. An identifier that names
