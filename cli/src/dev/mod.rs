@@ -281,14 +281,32 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             fanout_stopped,
         )),
     };
-    let deliver_task = tokio::spawn(mappings::sqs_to_deliver(
+    let deliver_mapping = mappings::sqs_to_deliver(
         backends.queue_reader.clone(),
         backends.queue_arn.clone(),
         deliver_deps(&backends, &clock, model.as_ref())?,
         settings,
         meter,
         deliver_stopped,
-    ));
+    );
+    // Under the model, deliver's invocations run on a runtime of their own (one thread), as
+    // its Lambdas have CPU of their own: on a small machine a burst of signed webhook POSTs
+    // would otherwise take the CPU that ingest, fanout and the streams are being timed on.
+    let deliver_runtime = match &model {
+        Some(_) => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("deliver")
+                .enable_all()
+                .build()
+                .context("starting deliver's runtime")?,
+        ),
+        None => None,
+    };
+    let deliver_task = match &deliver_runtime {
+        Some(rt) => rt.spawn(deliver_mapping),
+        None => tokio::spawn(deliver_mapping),
+    };
     let (stop_http, http_stopped) = watch::channel(false);
     let mut http_stopped_wait = http_stopped.clone();
     let server = tokio::spawn(
@@ -331,6 +349,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .is_err()
     {
         eprintln!("deliveries did not drain within {DRAIN_LIMIT:?}");
+    }
+    if let Some(rt) = deliver_runtime {
+        // Dropping a runtime may not block inside this one.
+        rt.shutdown_background();
     }
     eprintln!("stopped");
     Ok(())
