@@ -174,7 +174,10 @@ impl ShardPoller {
         };
         let n = records.len();
         // Only this reader takes room, so what it just saw free is still there.
-        room.acquire_many(u32::try_from(n).ok()?).await.ok()?.forget();
+        room.acquire_many(u32::try_from(n).ok()?)
+            .await
+            .ok()?
+            .forget();
         for r in records {
             let lane = lane_of(&r.partition_key, lanes.len());
             // A lane ends only once every sender is dropped, after the last read.

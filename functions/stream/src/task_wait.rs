@@ -90,12 +90,22 @@ mod tests {
         }
         let pauses: Vec<u128> = at.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
         assert_eq!(&pauses[..8], &[100; 8], "every 100 ms at first");
-        assert!(pauses.iter().all(|&p| (100..=1000).contains(&p)), "{pauses:?}");
-        assert_eq!(pauses.iter().rev().nth(1), Some(&1000), "a second apart by the end");
+        assert!(
+            pauses.iter().all(|&p| (100..=1000).contains(&p)),
+            "{pauses:?}"
+        );
+        assert_eq!(
+            pauses.iter().rev().nth(1),
+            Some(&1000),
+            "a second apart by the end"
+        );
         assert_eq!(waited, limit, "the last read is at the deadline");
         assert!(reads <= 32, "{reads} reads");
         for w in at.windows(11) {
-            assert!(w[10] - w[0] >= Duration::from_secs(1), "at most 10 reads a second");
+            assert!(
+                w[10] - w[0] >= Duration::from_secs(1),
+                "at most 10 reads a second"
+            );
         }
     }
 
