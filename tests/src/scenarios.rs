@@ -156,6 +156,36 @@ pub async fn resubmission_is_idempotent(stack: Stack) {
     assert_eq!(found, Some(("run-1".parse().unwrap(), Seq(6))));
 }
 
+/// A producer resends a large request whose 202 it lost, after its events were stored: the
+/// whole resend reaches fanout in one batch, with a few new events. Every resent id is stored
+/// already; fanout must recognise them all within one invocation (the store names only one
+/// transaction's worth of existing ids per conflict), or the batch fails, Lambda retries it
+/// from scratch, and the shard never moves on.
+pub async fn a_large_resubmission_is_recognised_in_one_invocation(stack: Stack) {
+    let key = tenant_with_key(&stack, "acme", &[Scope::Ingest]).await;
+    let events = |range: std::ops::RangeInclusive<usize>| json!({"events": range.map(|i| json!({"id": format!("big-{i}"), "type": "token.delta", "task_id": "run-1"})).collect::<Vec<_>>()});
+    ingest_ok(&stack, &key, &events(1..=300)).await;
+    drain(&stack, &stack.fanout(), 500).await;
+    let before = stream_records(&stack).await.len();
+    ingest_ok(&stack, &key, &events(1..=302)).await;
+    let records = stream_records(&stack).await.split_off(before);
+    assert_eq!(records.len(), 302);
+    let shard = stack.shards.shards().await.unwrap().remove(0);
+    let out =
+        fanout::handler::process(&stack.fanout(), lambda_event(&shard, &records, "arn")).await;
+    assert!(
+        out.response.batch_item_failures.is_empty(),
+        "the batch went through in one invocation: {:?}",
+        out.response.batch_item_failures
+    );
+    assert_eq!((out.stored, out.duplicates), (2, 300));
+    let stored_events = stored(&stack, &task("acme", "run-1")).await;
+    assert_eq!(stored_events.len(), 302);
+    assert!(is_dense(
+        &stored_events.iter().map(|e| e.seq).collect::<Vec<_>>()
+    ));
+}
+
 /// A producer sends events without ids under an `Idempotency-Key`, loses the 202 and retries
 /// the same request: the events are stored once. Another key is another request.
 pub async fn idempotency_key_retries_are_stored_once(stack: Stack) {

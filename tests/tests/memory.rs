@@ -38,6 +38,11 @@ async fn redelivery_is_idempotent() {
 }
 
 #[tokio::test]
+async fn a_large_resubmission_is_recognised_in_one_invocation() {
+    scenarios::a_large_resubmission_is_recognised_in_one_invocation(Stack::memory()).await;
+}
+
+#[tokio::test]
 async fn resubmission_is_idempotent() {
     scenarios::resubmission_is_idempotent(Stack::memory()).await;
 }

@@ -32,6 +32,12 @@ async fn redelivery_is_idempotent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_resubmission_is_recognised_in_one_invocation() {
+    scenarios::a_large_resubmission_is_recognised_in_one_invocation(Stack::moto("bigresend").await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resubmission_is_idempotent() {
     scenarios::resubmission_is_idempotent(Stack::moto("resubmit").await).await;
 }

@@ -251,6 +251,16 @@ async fn commit(
             .collect(),
         retry: HashSet::new(),
     };
+    let planned_ids: HashMap<TaskKey, Vec<IdKey>> = planned
+        .iter()
+        .map(|(p, _)| {
+            let ids = p.events.iter().map(|a| {
+                let e = &a.envelope;
+                (e.tenant_id.clone(), e.id.clone())
+            });
+            (p.key.clone(), ids.collect())
+        })
+        .collect();
     let (isolating, packed): (Vec<TaskPlan>, Vec<TaskPlan>) = planned
         .into_iter()
         .map(|(p, _)| p)
@@ -272,7 +282,8 @@ async fn commit(
             }
             Answer::Conflict { keys, duplicates } => {
                 // An id left unknown conflicts again; out of rounds, Lambda retries the task.
-                learned.learn_holders(deps, duplicates).await;
+                let lookup = ids_to_learn(duplicates, &keys, &planned_ids, &learned.holders);
+                learned.learn_holders(deps, lookup).await;
                 commits.retry.extend(keys);
             }
             Answer::Refused { chunk, message } => {
@@ -286,6 +297,32 @@ async fn commit(
         }
     }
     commits.retry
+}
+
+/// The ids to look up after a conflict that named `duplicates`: those, and when there are any,
+/// every id the conflicting `tasks` planned to write whose holder is not known yet. The store
+/// names only the markers of the one transaction that failed, and a task's later chunks were
+/// never tried; learning one transaction's worth (49 events) per round, a task resubmitting
+/// a few hundred stored events ran out of rounds, and Lambda's retry of the batch started the
+/// learning over, so the shard never moved past it. With every planned id looked up, the next
+/// round excludes them all. Only a conflict pays for this: a `GetItem` per id.
+fn ids_to_learn(
+    duplicates: Vec<IdKey>,
+    tasks: &[TaskKey],
+    planned_ids: &HashMap<TaskKey, Vec<IdKey>>,
+    holders: &Holders,
+) -> Vec<IdKey> {
+    if duplicates.is_empty() {
+        return duplicates;
+    }
+    let mut seen: HashSet<IdKey> = duplicates.iter().cloned().collect();
+    let mut lookup = duplicates;
+    for id in tasks.iter().filter_map(|k| planned_ids.get(k)).flatten() {
+        if !holders.contains_key(id) && seen.insert(id.clone()) {
+            lookup.push(id.clone());
+        }
+    }
+    lookup
 }
 
 /// Commits one lane's transactions in order. A task whose chunk did not land commits no later
