@@ -312,6 +312,22 @@ mod tests {
     const MINIMAL: &str = "[kinesis.stream]\nshards = 2\n[kinesis.standard]\nidle_poll_ms = 1000\nmax_reads_per_second = 5\nbatching_window_ms = 0\n[kinesis.efo]\npush_median_ms = 70\npush_p99_ms = 200\nbatching_window_ms = 0\n";
 
     #[test]
+    fn shard_write_limits_default_to_kinesis_and_refuse_nonsense() {
+        let t = LatencyTable::parse(MINIMAL).unwrap();
+        assert_eq!(t.shard_writes, ShardWriteLimit::default());
+        let edited = MINIMAL.replace(
+            "shards = 2\n",
+            "shards = 2\nwrite_records_per_second = 2000\nwrite_bytes_per_second = 2097152\n",
+        );
+        let t = LatencyTable::parse(&edited).unwrap();
+        assert_eq!(t.shard_writes.records_per_second, 2000.0);
+        assert_eq!(t.shard_writes.bytes_per_second, 2_097_152.0);
+        let zero = MINIMAL.replace("shards = 2\n", "shards = 2\nwrite_records_per_second = 0\n");
+        let err = LatencyTable::parse(&zero).unwrap_err().to_string();
+        assert!(err.contains("write_records_per_second"), "{err}");
+    }
+
+    #[test]
     fn parses_operations_with_comments_and_defaults() {
         let t = LatencyTable::parse(&format!(
             "{MINIMAL}[dynamodb.Query] # reads\nmedian_ms = 6 # ms\np99_ms = 20.5\nper_item_ms = 0.1\n[sqs.ReceiveMessage]\nmedian_ms = 10\np99_ms = 10\n"
