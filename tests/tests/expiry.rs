@@ -29,6 +29,11 @@ async fn commit(
     base: Option<TaskHead>,
     ids: &[&str],
 ) {
+    store.commit(&[chunk(clock, key, base, ids)]).await.unwrap();
+}
+
+/// The chunk fanout would commit for events with ids `ids` on top of `base`.
+fn chunk(clock: &ManualClock, key: &TaskKey, base: Option<TaskHead>, ids: &[&str]) -> CommitChunk {
     use burstline::clock::Clock;
     let now = clock.now();
     let mut head = base
@@ -50,15 +55,12 @@ async fn commit(
     }
     head.version += 1;
     head.updated_at = now;
-    store
-        .commit(&[CommitChunk {
-            key: key.clone(),
-            base,
-            events,
-            head,
-        }])
-        .await
-        .unwrap();
+    CommitChunk {
+        key: key.clone(),
+        base,
+        events,
+        head,
+    }
 }
 
 fn seqs(events: &[Envelope]) -> Vec<u64> {
@@ -125,6 +127,22 @@ async fn scenario(store: Arc<dyn EventStore>, clock: ManualClock) {
     let head = store.head(&short).await.unwrap().expect("refreshed");
     assert_eq!(head.last_seq, Seq(2));
     assert_eq!(seqs(&store.events(&short, Seq(0), 10).await.unwrap()), [2]);
+
+    // An expired id marker frees its id for the commit too, as `find_event` reports it: were
+    // the commit to see it, fanout would take "l-1" for new and conflict on it every round.
+    let reused = task("acme", "reused");
+    commit(store.as_ref(), &clock, &reused, None, &["l-1"]).await;
+    assert_eq!(find("l-1").await, Some((reused.task_id.clone(), Seq(1))));
+    // A marker still live keeps its id: reusing "l-3" is a conflict that names it.
+    let err = store
+        .commit(&[chunk(&clock, &task("acme", "late"), None, &["l-3"])])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, burstline::Error::CommitConflict { duplicates, .. }
+            if duplicates.iter().any(|(_, id)| id.as_str() == "l-3")),
+        "{err}"
+    );
 }
 
 fn eight_days_ago() -> ManualClock {

@@ -187,7 +187,9 @@ impl DynamoStore {
             .collect();
         let mut duplicates = Vec::new();
         for e in chunks.iter().flat_map(|c| &c.events) {
-            if self.get(marker_pk(&e.tenant_id, &e.id)).await?.is_some() {
+            let marker = self.get(marker_pk(&e.tenant_id, &e.id)).await?;
+            // An expired marker does not hold its id (the commit's condition says so too).
+            if marker.is_some_and(|m| !self.past_expiry(&m)) {
                 duplicates.push((e.tenant_id.clone(), e.id.clone()));
             }
         }
@@ -343,6 +345,11 @@ fn put(table: &str, item: Item, condition: Option<Condition>) -> Result<Transact
     match condition {
         None => {}
         Some(Condition::Absent) => p = p.condition_expression("attribute_not_exists(pk)"),
+        Some(Condition::AbsentOrExpired(now)) => {
+            p = p
+                .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                .expression_attribute_values(":now", n(now));
+        }
         Some(Condition::Version(v)) => {
             p = p
                 .condition_expression("version = :v")
@@ -358,6 +365,11 @@ fn put(table: &str, item: Item, condition: Option<Condition>) -> Result<Transact
 enum Condition {
     /// It must not exist.
     Absent,
+    /// It must not exist, or be past its `expires_at` at this unix second (TTL deletes it
+    /// only within days): an id marker, whose id is free again once it expired, as
+    /// `find_event` reports it. Were the commit to see it while `find_event` does not, fanout
+    /// would take the id for new and conflict on it every round.
+    AbsentOrExpired(i64),
     /// Its `version` must be this.
     Version(u64),
 }
@@ -369,9 +381,9 @@ struct Write {
     role: Role,
 }
 
-/// The Puts [`EventStore::commit`] sends for `chunks`, in order: per chunk its head, then an
-/// event and its id marker per event.
-fn commit_writes(chunks: &[CommitChunk], expires_at: i64) -> Result<Vec<Write>> {
+/// The Puts [`EventStore::commit`] sends for `chunks` at unix second `now`, in order: per chunk
+/// its head, then an event and its id marker per event.
+fn commit_writes(chunks: &[CommitChunk], now: i64, expires_at: i64) -> Result<Vec<Write>> {
     let mut writes = Vec::new();
     for c in chunks {
         writes.push(Write {
@@ -390,7 +402,7 @@ fn commit_writes(chunks: &[CommitChunk], expires_at: i64) -> Result<Vec<Write>> 
             });
             writes.push(Write {
                 item: marker_item(e, expires_at),
-                condition: Some(Condition::Absent),
+                condition: Some(Condition::AbsentOrExpired(now)),
                 role: Role::Marker(e.tenant_id.clone(), e.id.clone()),
             });
         }
@@ -415,7 +427,7 @@ fn action(item: &Item) -> Action {
 pub(crate) fn commit_shape(chunks: &[CommitChunk]) -> Result<Vec<Action>> {
     // Any expiry of today's width: sizes depend on its digits only.
     let expires_at = Utc::now().timestamp();
-    Ok(commit_writes(chunks, expires_at)?
+    Ok(commit_writes(chunks, expires_at, expires_at)?
         .iter()
         .map(|w| action(&w.item))
         .collect())
@@ -540,7 +552,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn commit(&self, chunks: &[CommitChunk]) -> Result<()> {
-        let writes = commit_writes(chunks, self.expires_at())?;
+        let writes = commit_writes(chunks, self.clock.now().timestamp(), self.expires_at())?;
         // DynamoDB enforces every limit itself (and moto all but this one); checking the total
         // here as well refuses an oversized commit the same way wherever it runs.
         let shape: Vec<Action> = writes.iter().map(|w| action(&w.item)).collect();

@@ -162,6 +162,7 @@ impl EventStore for MemoryStore {
                 reason,
             });
         }
+        let now = self.clock.now();
         let expires_at = self.expires_at();
         // The shape is, per chunk, its head then an (event, marker) pair per event: each
         // event's size is already there, so it is not built a second time under the lock.
@@ -183,11 +184,11 @@ impl EventStore for MemoryStore {
                 moved_heads.push(c.key.clone());
             }
             for e in &c.events {
-                if inner
-                    .markers
-                    .contains_key(&(e.tenant_id.clone(), e.id.clone()))
-                {
-                    duplicates.push((e.tenant_id.clone(), e.id.clone()));
+                let key = (e.tenant_id.clone(), e.id.clone());
+                // An expired marker frees its id, as DynamoDB's condition and `find_event` say.
+                let marker = ItemKey::Marker(key.0.clone(), key.1.clone());
+                if inner.markers.contains_key(&key) && !inner.expired(&marker, now) {
+                    duplicates.push(key);
                 }
             }
         }
