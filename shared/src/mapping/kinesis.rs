@@ -135,15 +135,8 @@ impl<R: ShardReader> KinesisDriver<R> {
         Fut: Future<Output = Result<KinesisEventResponse, String>> + Send + 'static,
     {
         let mut stats = DriveStats::default();
-        let after = self.checkpoints.get(shard).cloned();
         let factor = self.mapping.parallelization_factor.max(1);
-        let limit = self.mapping.batch_size * factor;
-        let mut records = self.reader.read(shard, after.as_deref(), limit).await?;
-        let window = self.mapping.batching_window;
-        if !records.is_empty() && records.len() < limit && !window.is_zero() {
-            tokio::time::sleep(window).await;
-            records = self.reader.read(shard, after.as_deref(), limit).await?;
-        }
+        let records = self.read(shard, self.mapping.batch_size * factor).await?;
         let Some(last) = records.last().map(|r| r.sequence_number.clone()) else {
             return Ok(stats);
         };
@@ -176,18 +169,25 @@ impl<R: ShardReader> KinesisDriver<R> {
     /// own ([`lane_of`], [`run_batch`]), as Lambda's lanes do. The checkpoint is then where
     /// reading goes on, not what has been handled.
     pub async fn read_ahead(&mut self, shard: &str, limit: usize) -> Result<Vec<StoredRecord>> {
-        let after = self.checkpoints.get(shard).cloned();
-        let mut records = self.reader.read(shard, after.as_deref(), limit).await?;
-        let window = self.mapping.batching_window;
-        if !records.is_empty() && records.len() < limit && !window.is_zero() {
-            tokio::time::sleep(window).await;
-            records = self.reader.read(shard, after.as_deref(), limit).await?;
-        }
+        let records = self.read(shard, limit).await?;
         if let Some(last) = records.last() {
             self.checkpoints
                 .insert(shard.to_owned(), last.sequence_number.clone());
         }
         Ok(records)
+    }
+
+    /// Up to `limit` records of `shard` past its checkpoint; when fewer came, waits out the
+    /// batching window and reads again. Leaves the checkpoint where it is.
+    async fn read(&self, shard: &str, limit: usize) -> Result<Vec<StoredRecord>> {
+        let after = self.checkpoints.get(shard).map(String::as_str);
+        let records = self.reader.read(shard, after, limit).await?;
+        let window = self.mapping.batching_window;
+        if records.is_empty() || records.len() >= limit || window.is_zero() {
+            return Ok(records);
+        }
+        tokio::time::sleep(window).await;
+        self.reader.read(shard, after, limit).await
     }
 
     /// The mapping's settings.
