@@ -165,9 +165,14 @@ async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Ope
     let resume = resume_point(last_event_id, &query)?;
     let client = client_key(caller.credential(), &task_id, &query)?;
     let key = TaskKey::new(caller.tenant().clone(), task_id);
-    let found = find_head(deps.store.as_ref(), &key, deps.settings.task_wait)
-        .await
-        .map_err(|e| unavailable("head", &e))?;
+    // The tenant's stream budget does not depend on the task: it is read while the head is,
+    // so a stream whose task appears costs one round trip less before its first frame. A
+    // request answered 404 or 204 pays that one `GetItem` for nothing.
+    let (found, tenant) = tokio::join!(
+        find_head(deps.store.as_ref(), &key, deps.settings.task_wait),
+        deps.tenants.tenant(caller.tenant()),
+    );
+    let found = found.map_err(|e| unavailable("head", &e))?;
     let (head, appeared) = match found {
         Found::Present(head) => (head, false),
         Found::Appeared(head) => (head, true),
@@ -185,23 +190,23 @@ async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Ope
         info!(cursor = cursor.0, "task finished and fully read");
         return Ok(Opened::Finished);
     }
-    let max = deps
-        .tenants
-        .tenant(caller.tenant())
-        .await
+    let max = tenant
         .map_err(|e| unavailable("tenant", &e))?
         .map_or(DEFAULT_MAX_STREAMS, |t| t.max_streams);
-    let claim = deps
-        .leases
-        .acquire(
+    // The first page is read while the slot is claimed: no frame goes out before the slot is
+    // ours, and a refused claim wastes that one `Query`. A failed read is left to the session,
+    // which reads again.
+    let (claim, first_page) = tokio::join!(
+        deps.leases.acquire(
             caller.tenant(),
             client.as_ref(),
             max,
             deps.clock.now(),
             deps.settings.lease_ttl,
-        )
-        .await
-        .map_err(|e| unavailable("lease", &e))?;
+        ),
+        deps.store.events(&key, cursor, deps.settings.page_size),
+    );
+    let claim = claim.map_err(|e| unavailable("lease", &e))?;
     let lease = match (claim, caller) {
         (Claim::Granted(lease), _) => lease,
         (Claim::Full, Caller::Token(..)) => {
@@ -231,6 +236,7 @@ async fn open(deps: &Streamer, request: &Request, task_id: TaskId) -> Result<Ope
         &head,
         cursor,
         lease,
+        first_page.ok(),
     ))))
 }
 

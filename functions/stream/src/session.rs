@@ -18,6 +18,7 @@ use crate::frame;
 use crate::handler::Streamer;
 use crate::order::{is_gone, plan};
 use crate::poll::ReadCap;
+use burstline::event::Envelope;
 use burstline::head::TaskHead;
 use burstline::ids::{Seq, TaskKey};
 use burstline::leases::{Lease, Renewal};
@@ -63,6 +64,8 @@ pub struct Session {
     /// When the task last committed, as of the open: how quiet it already is.
     updated_at: DateTime<Utc>,
     lease: Lease,
+    /// The page after `cursor` read while the slot was claimed: the first read's result.
+    first_page: Option<Vec<Envelope>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -89,8 +92,15 @@ struct Timers {
 }
 
 impl Session {
-    /// A session for `head`'s task from `cursor`, holding `lease`.
-    pub(crate) fn new(deps: Streamer, head: &TaskHead, cursor: Seq, lease: Lease) -> Self {
+    /// A session for `head`'s task from `cursor`, holding `lease`; `first_page`, when given, is
+    /// the page after `cursor` already read, served as the session's first read.
+    pub(crate) fn new(
+        deps: Streamer,
+        head: &TaskHead,
+        cursor: Seq,
+        lease: Lease,
+        first_page: Option<Vec<Envelope>>,
+    ) -> Self {
         Self {
             deps,
             key: head.key.clone(),
@@ -100,6 +110,7 @@ impl Session {
             created_at: head.created_at,
             updated_at: head.updated_at,
             lease,
+            first_page,
         }
     }
 
@@ -184,12 +195,16 @@ impl Session {
             }
             reads.record(now);
             let read_at = now;
-            let page = match self
-                .deps
-                .store
-                .events(&self.key, self.cursor, s.page_size)
-                .await
-            {
+            let read = match self.first_page.take() {
+                Some(page) => Ok(page),
+                None => {
+                    self.deps
+                        .store
+                        .events(&self.key, self.cursor, s.page_size)
+                        .await
+                }
+            };
+            let page = match read {
                 Ok(page) => {
                     failures = 0;
                     page
