@@ -262,16 +262,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     let (stop_fanout, fanout_stopped) = watch::channel(false);
     let (stop_deliver, deliver_stopped) = watch::channel(false);
+    // Under the model, the functions Lambda invokes from event sources (fanout from Kinesis,
+    // deliver from SQS) run on runtimes of their own, one thread each, as their Lambdas have
+    // CPU of their own: on a small machine a burst of ingest requests, streams and signed
+    // webhook POSTs would otherwise queue the invocations being timed behind all of that work.
+    let fanout_runtime = model.as_ref().map(|_| own_runtime("fanout")).transpose()?;
+    let deliver_runtime = model.as_ref().map(|_| own_runtime("deliver")).transpose()?;
     let fanout_task = match &model {
-        Some(m) => tokio::spawn(shard_pollers::kinesis_to_fanout(
-            backends.shards.clone(),
-            backends.stream_arn.clone(),
-            fanout_deps(&backends),
-            settings.clone(),
-            (m.model.clone(), m.consumer),
-            meter.clone(),
-            fanout_stopped,
-        )),
+        Some(m) => spawn_on(
+            fanout_runtime.as_ref(),
+            shard_pollers::kinesis_to_fanout(
+                backends.shards.clone(),
+                backends.stream_arn.clone(),
+                fanout_deps(&backends),
+                settings.clone(),
+                (m.model.clone(), m.consumer),
+                meter.clone(),
+                fanout_stopped,
+            ),
+        ),
         None => tokio::spawn(mappings::kinesis_to_fanout(
             backends.shards.clone(),
             backends.stream_arn.clone(),
@@ -289,24 +298,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         meter,
         deliver_stopped,
     );
-    // Under the model, deliver's invocations run on a runtime of their own (one thread), as
-    // its Lambdas have CPU of their own: on a small machine a burst of signed webhook POSTs
-    // would otherwise take the CPU that ingest, fanout and the streams are being timed on.
-    let deliver_runtime = match &model {
-        Some(_) => Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("deliver")
-                .enable_all()
-                .build()
-                .context("starting deliver's runtime")?,
-        ),
-        None => None,
-    };
-    let deliver_task = match &deliver_runtime {
-        Some(rt) => rt.spawn(deliver_mapping),
-        None => tokio::spawn(deliver_mapping),
-    };
+    let deliver_task = spawn_on(deliver_runtime.as_ref(), deliver_mapping);
     let (stop_http, http_stopped) = watch::channel(false);
     let mut http_stopped_wait = http_stopped.clone();
     let server = tokio::spawn(
@@ -350,12 +342,37 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     {
         eprintln!("deliveries did not drain within {DRAIN_LIMIT:?}");
     }
-    if let Some(rt) = deliver_runtime {
-        // Dropping a runtime may not block inside this one.
+    // Dropping a runtime may not block inside this one.
+    for rt in [fanout_runtime, deliver_runtime].into_iter().flatten() {
         rt.shutdown_background();
     }
     eprintln!("stopped");
     Ok(())
+}
+
+/// A one-thread runtime named for the function it runs.
+fn own_runtime(function: &str) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(function)
+        .enable_all()
+        .build()
+        .with_context(|| format!("starting {function}'s runtime"))
+}
+
+/// Spawns `task` on `runtime`, or on the current one.
+fn spawn_on<F>(
+    runtime: Option<&tokio::runtime::Runtime>,
+    task: F,
+) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match runtime {
+        Some(rt) => rt.spawn(task),
+        None => tokio::spawn(task),
+    }
 }
 
 /// Collects what the five functions record, as their Lambdas emit it as EMF, for
