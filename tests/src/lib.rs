@@ -12,6 +12,7 @@
 //! - [`fixtures`]: tenants, keys, events and HTTP requests.
 //! - [`ordering`]: webhook order per endpoint × task under concurrency, failures and replays.
 //! - [`stream_bench`]: the SSE benchmark section of `make bench`.
+//! - [`slow`]: ports whose stream-facing calls take a set time (a slow DynamoDB).
 //! - [`serve`]: the stream function behind a real HTTP/1.1 server on a loopback port.
 //! - [`streams`]: the stream function on a stack, tasks appended directly, a store that hides
 //!   seqs, and an SSE client parsing with `eventsource-stream`.
@@ -27,6 +28,7 @@ pub mod receiver;
 pub mod scenarios;
 pub mod serve;
 pub mod serve_stream;
+pub mod slow;
 pub mod stack;
 pub mod stream_bench;
 pub mod streams;

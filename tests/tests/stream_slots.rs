@@ -2,21 +2,16 @@
 //! over its own slot instead of a second one, on memory and on DynamoDB (moto); the slot is
 //! released before the response ends; a long replay renews its lease.
 
-use async_trait::async_trait;
 use burstline::apikey::Scope;
-use burstline::event::Envelope;
-use burstline::head::TaskHead;
-use burstline::ids::{EventId, Seq, TaskId, TaskKey, TenantId};
-use burstline::leases::{Claim, ClientKey, Lease, LeaseStore, Renewal};
-use burstline::sequence::CommitChunk;
-use burstline::store::EventStore;
+use burstline::ids::TenantId;
+use burstline::leases::{Claim, ClientKey, Renewal};
 use burstline_tests::fixtures::task;
+use burstline_tests::slow::{Delays, Slow};
 use burstline_tests::stack::Stack;
 use burstline_tests::streams::{
     SseClient, append, bearer, clock_now, events, get_events, ids, streamer, tenant, token,
 };
-use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
 use stream::StreamSettings;
@@ -142,35 +137,6 @@ async fn takeover_is_a_conditional_write_on_dynamodb() {
     ));
 }
 
-/// Leases whose release takes a second, like a slow DynamoDB call.
-struct SlowRelease(Arc<dyn LeaseStore>);
-
-#[async_trait]
-impl LeaseStore for SlowRelease {
-    async fn acquire(
-        &self,
-        tenant: &TenantId,
-        client: Option<&ClientKey>,
-        max: u32,
-        now: DateTime<Utc>,
-        ttl: Duration,
-    ) -> burstline::Result<Claim> {
-        self.0.acquire(tenant, client, max, now, ttl).await
-    }
-    async fn renew(
-        &self,
-        lease: &Lease,
-        now: DateTime<Utc>,
-        ttl: Duration,
-    ) -> burstline::Result<Renewal> {
-        self.0.renew(lease, now, ttl).await
-    }
-    async fn release(&self, lease: &Lease) -> burstline::Result<()> {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        self.0.release(lease).await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_slot_is_free_before_the_response_ends() {
     let stack = Stack::memory();
@@ -180,7 +146,12 @@ async fn the_slot_is_free_before_the_response_ends() {
         ..StreamSettings::default()
     };
     let mut deps = streamer(&stack, stack.store.clone(), settings).await;
-    deps.leases = Arc::new(SlowRelease(deps.leases.clone()));
+    // Release takes a second, like a slow DynamoDB call.
+    let slow_release = Delays {
+        release: Duration::from_secs(1),
+        ..Delays::default()
+    };
+    deps.leases = Arc::new(Slow::new(deps.leases.clone(), slow_release));
     append(
         stack.store.as_ref(),
         &task("acme", "t"),
@@ -208,41 +179,6 @@ async fn the_slot_is_free_before_the_response_ends() {
     assert!(matches!(claim, Claim::Granted(_)), "{claim:?}");
 }
 
-/// An event store whose event reads each take a second: a long replay of a big task.
-struct SlowReads(Arc<dyn EventStore>);
-
-#[async_trait]
-impl EventStore for SlowReads {
-    async fn heads(&self, keys: &[TaskKey]) -> burstline::Result<HashMap<TaskKey, TaskHead>> {
-        self.0.heads(keys).await
-    }
-    async fn commit(&self, chunks: &[CommitChunk]) -> burstline::Result<()> {
-        self.0.commit(chunks).await
-    }
-    async fn head(&self, key: &TaskKey) -> burstline::Result<Option<TaskHead>> {
-        self.0.head(key).await
-    }
-    async fn events(
-        &self,
-        key: &TaskKey,
-        after: Seq,
-        limit: usize,
-    ) -> burstline::Result<Vec<Envelope>> {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        self.0.events(key, after, limit).await
-    }
-    async fn events_at(&self, key: &TaskKey, seqs: &[Seq]) -> burstline::Result<Vec<Envelope>> {
-        self.0.events_at(key, seqs).await
-    }
-    async fn find_event(
-        &self,
-        tenant: &TenantId,
-        id: &EventId,
-    ) -> burstline::Result<Option<(TaskId, Seq)>> {
-        self.0.find_event(tenant, id).await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_long_replay_renews_its_lease() {
     let stack = Stack::memory();
@@ -256,7 +192,17 @@ async fn a_long_replay_renews_its_lease() {
         idle: d.lifetime,
         ..d
     };
-    let deps = streamer(&stack, Arc::new(SlowReads(stack.store.clone())), settings).await;
+    // Event reads each take a second: a long replay of a big task.
+    let slow_reads = Delays {
+        events: Duration::from_secs(1),
+        ..Delays::default()
+    };
+    let deps = streamer(
+        &stack,
+        Arc::new(Slow::new(stack.store.clone(), slow_reads)),
+        settings,
+    )
+    .await;
     let k = task("acme", "big");
     append(stack.store.as_ref(), &k, &events(1, false), None).await;
     let auth = bearer(&key);
