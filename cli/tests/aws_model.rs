@@ -1,7 +1,8 @@
 //! `burstline dev --aws-model efo` as a subprocess, over HTTP only: events are accepted and
 //! reach a stream in order; a viewer that stays sees every seq exactly once across segment
 //! ends; and, as on Lambda, a stream whose client left keeps running (and holding its slot)
-//! until it ends by itself, here at a short idle cutoff, well within 60 s.
+//! until it ends by itself, here at a short idle cutoff, well within 60 s. On an AWS endpoint
+//! (moto) the model takes the endpoint's stream as it is: its shard count, not the table's.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup should panic loudly
 
@@ -204,5 +205,28 @@ async fn a_stream_whose_client_left_runs_to_its_idle_cutoff_then_frees_its_slot(
         left.elapsed() >= Duration::from_secs(1),
         "{:?}",
         left.elapsed()
+    );
+}
+
+/// dev creates a one-shard stream on an endpoint: the model places and limits writes by that
+/// shard (1,000 records a second), not by the table's four (`AwsModel::for_shards`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_an_endpoint_the_model_takes_the_streams_own_shards() {
+    let moto = burstline_tests::moto::Moto::shared();
+    let prefix = burstline_tests::stack::unique_prefix("devmodel");
+    let key = ApiKey::generate().unwrap();
+    let args = [
+        "--aws-endpoint",
+        moto.endpoint.as_str(),
+        "--prefix",
+        prefix.as_str(),
+        "--aws-model",
+        "efo",
+    ];
+    let dev = Dev::start(&args, key.expose()).await;
+    let line = dev.banner_line("  aws model").await;
+    assert!(
+        line.contains("efo consumer, 1 shard (the endpoint's stream)"),
+        "{line}"
     );
 }

@@ -43,14 +43,31 @@ impl AwsModel {
         })
     }
 
-    /// The banner's line. `in_memory`: the stream is the model's (its shard count); on an
-    /// AWS endpoint it has the shards it was created with.
+    /// The model for a stream of `shards` shards. On an AWS endpoint the stream has the shards
+    /// it was created with (one, when dev created it), not the table's: Kinesis's write limit
+    /// is per shard of that stream, so the model places and limits writes by its count.
+    pub fn for_shards(self, shards: usize) -> Self {
+        let table = self.model.table();
+        if shards == 0 || table.shards == shards {
+            return self;
+        }
+        let mut table = table.clone();
+        table.shards = shards;
+        Self {
+            model: LatencyModel::new(table, DEFAULT_SEED),
+            ..self
+        }
+    }
+
+    /// The banner's line. `in_memory`: the stream is the model's; on an AWS endpoint it is the
+    /// endpoint's, with the shards it was created with ([`AwsModel::for_shards`]).
     pub fn describe(&self, in_memory: bool) -> String {
         let t = self.model.table();
+        let plural = if t.shards == 1 { "" } else { "s" };
         let shards = if in_memory {
-            format!("{} shards", t.shards)
+            format!("{} shard{plural}", t.shards)
         } else {
-            "the endpoint's shards".to_owned()
+            format!("{} shard{plural} (the endpoint's stream)", t.shards)
         };
         let shards = match t.parallelization_factor {
             1 => shards,
@@ -84,5 +101,47 @@ impl AwsModel {
             description: b.description,
             requests: b.requests,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burstline::log::LogRecord;
+
+    fn records(n: usize) -> Vec<LogRecord> {
+        (0..n)
+            .map(|i| LogRecord {
+                partition_key: format!("task-{i}"),
+                data: vec![b'x'; 10],
+            })
+            .collect()
+    }
+
+    fn admitted(m: &AwsModel, n: usize) -> usize {
+        let taken = m.model.admit_writes(&records(n));
+        taken.into_iter().filter(|t| *t).count()
+    }
+
+    #[test]
+    fn an_endpoints_stream_is_limited_by_its_own_shards() {
+        let four = AwsModel::load(Consumer::Efo, None).unwrap();
+        assert_eq!(four.model.table().shards, 4);
+        // A burst of 6,000 small records spread over many keys: each shard takes one second's
+        // worth, 1,000 records.
+        assert_eq!(admitted(&four, 6000), 4000);
+
+        let one = AwsModel::load(Consumer::Efo, None).unwrap().for_shards(1);
+        assert_eq!(one.model.table().shards, 1);
+        assert_eq!(admitted(&one, 6000), 1000);
+        assert!(
+            one.describe(false)
+                .contains("1 shard (the endpoint's stream)")
+        );
+
+        let same = AwsModel::load(Consumer::Standard, None)
+            .unwrap()
+            .for_shards(4);
+        assert_eq!(same.model.table(), four.model.table());
     }
 }

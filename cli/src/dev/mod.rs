@@ -174,6 +174,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .transpose()?;
     let shards = model.as_ref().map_or(1, |m| m.model.table().shards);
     let backends = backends::open(&backend, shards).await?;
+    let model = match (model, &backend) {
+        (Some(m), Backend::Aws { .. }) => {
+            let shards = backends
+                .shards
+                .shards()
+                .await
+                .context("listing the stream's shards")?;
+            Some(m.for_shards(shards.len()))
+        }
+        (model, _) => model,
+    };
     let backends = match &model {
         Some(m) => m.wrap(backends),
         None => backends,

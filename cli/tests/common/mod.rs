@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -12,6 +13,8 @@ use tokio::process::{Child, Command};
 pub struct Dev {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// What it printed after the ready line (the rest of the banner), as read so far.
+    printed: Arc<Mutex<Vec<String>>>,
     child: Child,
 }
 
@@ -46,8 +49,36 @@ impl Dev {
         .await
         .expect("burstline dev ready within 60 s");
         // Keep reading so the banner never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Dev { url, child }
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&printed);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        Dev {
+            url,
+            printed,
+            child,
+        }
+    }
+
+    /// The banner line that starts with `label` (e.g. `"  aws model"`), waiting up to 10 s.
+    pub async fn banner_line(&self, label: &str) -> String {
+        for _ in 0..100 {
+            let found = self
+                .printed
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.starts_with(label))
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no banner line starting {label:?}");
     }
 
     /// SIGTERM, as Ctrl-C or a process manager would stop it; returns whether it exited
