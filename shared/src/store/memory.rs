@@ -186,8 +186,10 @@ impl EventStore for MemoryStore {
             for e in &c.events {
                 let key = (e.tenant_id.clone(), e.id.clone());
                 // An expired marker frees its id, as DynamoDB's condition and `find_event` say.
-                let marker = ItemKey::Marker(key.0.clone(), key.1.clone());
-                if inner.markers.contains_key(&key) && !inner.expired(&marker, now) {
+                // Its expiry is looked up only for a marker that exists: the rare case, under
+                // the store's lock.
+                let expired = || inner.expired(&ItemKey::Marker(key.0.clone(), key.1.clone()), now);
+                if inner.markers.contains_key(&key) && !expired() {
                     duplicates.push(key);
                 }
             }
